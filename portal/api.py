@@ -1,0 +1,100 @@
+"""API plumbing shared by every app: error shape, list pagination, the API root."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from rest_framework import exceptions, permissions
+from rest_framework.pagination import BasePagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.utils.urls import replace_query_param
+from rest_framework.views import APIView
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def _first_message(errors: Any) -> str:
+    if isinstance(errors, dict):
+        for field_name, value in errors.items():
+            message = _first_message(value)
+            return message if field_name == "non_field_errors" else f"{field_name}: {message}"
+    if isinstance(errors, list) and errors:
+        return _first_message(errors[0])
+    return str(errors)
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF's handler, with validation errors as {"detail": ..., "errors": {field: [...]}}."""
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(exc, exceptions.ValidationError):
+        errors = (
+            response.data
+            if isinstance(response.data, dict)
+            else {"non_field_errors": response.data}
+        )
+        response.data = {"detail": f"Invalid input: {_first_message(errors)}", "errors": errors}
+    return response
+
+
+class KeysetPagination(BasePagination):
+    """Lists are plain JSON arrays in key order; `?limit=` and `?after=<key>` page through
+    them and the next page's URL is in a `Link: <...>; rel="next"` header (RFC 8288)."""
+
+    default_limit = 500
+    max_limit = 5000
+
+    def paginate_queryset(
+        self, queryset: QuerySet, request: Request, view: APIView | None = None
+    ) -> list:
+        self.request = request
+        limit = self._int_param(request, "limit", self.default_limit, minimum=1)
+        limit = min(limit, self.max_limit)
+        after = self._int_param(request, "after", None, minimum=0)
+        queryset = queryset.order_by("pk")
+        if after is not None:
+            queryset = queryset.filter(pk__gt=after)
+        page = list(queryset[: limit + 1])
+        self.next_after = page[limit - 1].pk if len(page) > limit else None
+        return page[:limit]
+
+    def get_paginated_response(self, data: list) -> Response:
+        headers = {}
+        if self.next_after is not None:
+            url = replace_query_param(self.request.build_absolute_uri(), "after", self.next_after)
+            headers["Link"] = f'<{url}>; rel="next"'
+        return Response(data, headers=headers)
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        return schema
+
+    @staticmethod
+    def _int_param(request: Request, name: str, default: int | None, *, minimum: int) -> Any:
+        raw = request.query_params.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise exceptions.ValidationError({name: ["Must be a whole number."]}) from None
+        if value < minimum:
+            raise exceptions.ValidationError({name: [f"Must be at least {minimum}."]})
+        return value
+
+
+class ApiRoot(APIView):
+    """Entry point of the API: where things are."""
+
+    permission_classes = [permissions.AllowAny]
+    authentication_classes: list = []
+    schema = None  # an index of links, not part of the contract
+
+    def get(self, request: Request) -> Response:
+        return Response(
+            {
+                "audit": reverse("api:audit-list", request=request),
+                "schema": reverse("api-schema", request=request),
+                "docs": reverse("api-docs", request=request),
+            }
+        )

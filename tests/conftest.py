@@ -1,0 +1,212 @@
+"""Shared fixtures: real PostgreSQL and Redis, personas, API clients, subprocess helpers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.db.backends.signals import connection_created
+from rest_framework.test import APIClient
+
+from governance.members import member_set_roles
+from governance.tokens import token_issue
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=3):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] != "django.db.backends.postgresql" or not settings.REDIS_URL:
+        pytest.exit(
+            "The suite runs on PostgreSQL and Redis: run it with `make test` "
+            "(or set DATABASE_URL=postgres://... and REDIS_URL=redis://...).",
+            returncode=3,
+        )
+    host, port = database.get("HOST") or "127.0.0.1", int(database.get("PORT") or 5432)
+    if not _reachable(host, port):
+        pytest.exit(
+            f"PostgreSQL is not reachable at {host}:{port}. Start it with\n"
+            "  pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+            returncode=3,
+        )
+    redis = urlsplit(settings.REDIS_URL)
+    if not _reachable(redis.hostname or "127.0.0.1", redis.port or 6379):
+        pytest.exit(
+            f"Redis is not reachable at {redis.hostname}:{redis.port}. Start it with\n"
+            "  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ''",
+            returncode=3,
+        )
+
+
+def _allow_flush(sender: Any, connection: Any, **kwargs: Any) -> None:
+    # Transactional tests empty every table with TRUNCATE between tests; the audit
+    # table's trigger lets that through only when the session asks for it.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET governance.allow_audit_truncate = 'on'")
+
+
+connection_created.connect(_allow_flush)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def closed_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    return free_port()
+
+
+def test_database_url() -> str:
+    """DATABASE_URL naming the test database, for subprocesses (servers, workers, CLIs)."""
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
+
+
+def subprocess_env(**overrides: str | None) -> dict[str, str]:
+    env = {**os.environ, "DATABASE_URL": test_database_url(), "PYTHONUNBUFFERED": "1"}
+    for key, value in overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def run_manage(*args: str, **env: str | None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        env=subprocess_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited early with {proc.returncode}")
+        if _reachable("127.0.0.1", port):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listened on {port} within {timeout}s")
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def make_member(db: None) -> Callable[..., Any]:
+    def make(username: str, *roles: str, email: str | None = None) -> Any:
+        if not roles:  # an outsider: a user with no role at all
+            from django.contrib.auth import get_user_model
+
+            return get_user_model().objects.create_user(username, password="pw-outsider-1")
+        return member_set_roles(
+            username=username, roles=list(roles), email=email, password="pw-" + username + "-1"
+        ).user
+
+    return make
+
+
+@pytest.fixture
+def engineer(make_member: Callable[..., Any]) -> Any:
+    return make_member("erin", "engineer", email="erin@example.com")
+
+
+@pytest.fixture
+def council(make_member: Callable[..., Any]) -> Any:
+    return make_member("carol", "council")
+
+
+@pytest.fixture
+def outsider(make_member: Callable[..., Any]) -> Any:
+    return make_member("olivia")
+
+
+@pytest.fixture
+def token_for(db: None) -> Callable[..., str]:
+    def issue(user: Any, *scopes: str) -> str:
+        return token_issue(user=user, scopes=list(scopes))[1]
+
+    return issue
+
+
+@pytest.fixture
+def api() -> Callable[[str | None], APIClient]:
+    def client(token: str | None = None) -> APIClient:
+        api_client = APIClient()
+        if token:
+            api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return api_client
+
+    return client
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[subprocess.Popen]:
+    """A real Celery worker process on the test Redis broker and test database."""
+    from portal.celery import app
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = (ARTIFACTS / "celery-worker.log").open("w")
+    app.control.purge()
+    name = f"test-{os.getpid()}@%h"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            name,
+        ],
+        env=subprocess_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not app.control.ping(timeout=0.5):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Celery worker did not start; see {log.name}")
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
