@@ -64,10 +64,9 @@ def member_set_roles(
         raise ValidationError("The password must not be empty.")
 
     with transaction.atomic():
-        user = User.objects.select_for_update().filter(username=username).first()
-        created = user is None
-        if created:
-            user = User(username=username)
+        existing = User.objects.select_for_update().filter(username=username).first()
+        created = existing is None
+        user = existing or User(username=username)
         if email is not None:
             taken = (
                 User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
 from rest_framework import exceptions, permissions
 from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
@@ -46,7 +45,7 @@ class KeysetPagination(BasePagination):
     max_limit = 5000
 
     def paginate_queryset(
-        self, queryset: QuerySet, request: Request, view: APIView | None = None
+        self, queryset: Any, request: Request, view: APIView | None = None
     ) -> list:
         self.request = request
         limit = self._int_param(request, "limit", self.default_limit, minimum=1)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -15,20 +15,17 @@ admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-a
 admin.site.site_header = "Canary release governance"
 admin.site.site_title = "Canary portal"
 
-api_v1 = (
-    [
-        path("", ApiRoot.as_view(), name="root"),
-        path("", include("governance.api.urls")),
-    ],
-    "api",
-)
+api_v1: list[URLPattern | URLResolver] = [
+    path("", ApiRoot.as_view(), name="root"),
+    path("", include("governance.api.urls")),
+]
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     re_path(rf"^health/(?P<probe>{'|'.join(PROBES)})$", views.health, name="health"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
-    path("api/v1/", include(api_v1)),
+    path("api/v1/", include((api_v1, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -87,6 +87,7 @@ def test_database_url() -> str:
 
 def subprocess_env(**overrides: str | None) -> dict[str, str]:
     env = {**os.environ, "DATABASE_URL": test_database_url(), "PYTHONUNBUFFERED": "1"}
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # the browser tests' concern, not a server's
     for key, value in overrides.items():
         if value is None:
             env.pop(key, None)

@@ -10,7 +10,8 @@ from governance.models import AuditEvent
 class AuditEventSerializer(serializers.ModelSerializer):
     id = serializers.IntegerField(source="seq", read_only=True)
     release = serializers.IntegerField(source="release_id", allow_null=True, read_only=True)
-    data = serializers.SerializerMethodField()
+    # The metaclass takes declared fields off the class, so this does not shadow `.data`.
+    data = serializers.SerializerMethodField()  # type: ignore[assignment]
 
     class Meta:
         model = AuditEvent
