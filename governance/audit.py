@@ -97,32 +97,24 @@ class ChainCheck:
 def audit_verify() -> ChainCheck:
     """Walk the whole chain; report the first event that was altered, removed or moved."""
     expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
+
+    def broken(seq: int, problem: str) -> ChainCheck:
+        return ChainCheck(False, checked, expected_seq - 1, prev_hash, seq, problem)
+
     for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=2000):
         if event.seq != expected_seq:
-            return ChainCheck(
-                False,
-                checked,
-                expected_seq - 1,
-                prev_hash,
+            return broken(
                 expected_seq,
                 f"event #{expected_seq} is missing (the next stored event is #{event.seq})",
             )
         if event.prev_hash != prev_hash:
-            return ChainCheck(
-                False,
-                checked,
-                expected_seq - 1,
-                prev_hash,
+            return broken(
                 event.seq,
                 f"event #{event.seq} does not link to event #{event.seq - 1}: "
                 "an event before it was removed, replaced or reordered",
             )
         if event_hash(event) != event.hash:
-            return ChainCheck(
-                False,
-                checked,
-                expected_seq - 1,
-                prev_hash,
+            return broken(
                 event.seq,
                 f"event #{event.seq} ({event.action}) was altered: its content does not "
                 "match its hash",

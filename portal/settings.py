@@ -17,7 +17,9 @@ from portal.logconfig import build_logging
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-DEBUG = env_bool("DEBUG", False)
+# Laptop defaults: a fresh checkout runs with no environment at all. Production sets
+# DEBUG=0, which then requires SECRET_KEY and turns on the HTTPS hardening below.
+DEBUG = env_bool("DEBUG", True)
 
 SECRET_KEY = env_str("SECRET_KEY") or ""
 if not SECRET_KEY:

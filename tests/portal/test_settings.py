@@ -61,3 +61,11 @@ def test_check_deploy_complains_when_https_is_switched_off() -> None:
     result = run_manage("check", "--deploy", "--fail-level", "WARNING", **env)
     assert result.returncode != 0
     assert "SECURE_SSL_REDIRECT" in result.stderr
+
+
+def test_a_fresh_checkout_needs_no_environment() -> None:
+    bare = {
+        name: None for name in ("DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS")
+    }
+    result = run_manage("check", **bare)
+    assert result.returncode == 0, result.stderr
