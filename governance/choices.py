@@ -46,3 +46,86 @@ SCOPE_ROLES: dict[str, frozenset[str]] = {
     Scope.STATUS_WRITE: frozenset({Role.STEWARD, Role.OPS}),
     Scope.READ: ALL_ROLES,
 }
+
+
+class Tier(models.TextChoices):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class Risk(models.TextChoices):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+RISK_ORDER = [Risk.LOW, Risk.MEDIUM, Risk.HIGH, Risk.CRITICAL]
+
+
+class ChangeType(models.TextChoices):
+    BREAKING_CHANGE = "breaking_change", "Breaking change"
+    UI_REDESIGN = "ui_redesign", "UI redesign"
+    FEATURE_DEPRECATION = "feature_deprecation", "Feature deprecation"
+    PERFORMANCE_DEGRADATION = "performance_degradation", "Performance degradation (expected)"
+    BUG_FIX = "bug_fix", "Bug fix"
+    PERFORMANCE_IMPROVEMENT = "performance_improvement", "Performance improvement"
+    INTERNAL_REFACTORING = "internal_refactoring", "Internal refactoring"
+    SECURITY_PATCH = "security_patch", "Security patch"
+    SECURITY_PATCH_USER_ACTION = "security_patch_user_action", "Security patch (user action needed)"
+    FEATURE = "feature", "Feature"
+
+
+class ReleaseState(models.TextChoices):
+    PENDING_APPROVAL = "pending_approval"
+    APPROVED = "approved"
+    DEPLOYED = "deployed"
+
+
+class ItemStatus(models.TextChoices):
+    PENDING = "pending"
+    PASSED = "passed"
+    FAILED = "failed"
+
+
+class Decision(models.TextChoices):
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+class Section(models.TextChoices):
+    APPROVALS = "approvals", "Required approvals"
+    RISK = "risk", "High-risk module checks"
+    INFRASTRUCTURE = "infrastructure", "Infrastructure readiness"
+    COMMUNICATIONS = "communications", "Communications"
+    BACKUPS = "backups", "Backups"
+
+
+class ChecklistKey(models.TextChoices):
+    """The contract's checklist keys; which ones a release needs is data (templates)."""
+
+    CI_TESTS = "ci_tests", "CI tests pass"
+    LINT = "lint", "Lint checks pass"
+    INTEGRATION_TESTS = "integration_tests", "Integration tests pass"
+    E2E_TESTS = "e2e_tests", "E2E tests pass"
+    SECURITY_SCAN = "security_scan", "Security scan pass"
+    STEWARD_APPROVAL = "steward_approval", "Steward approval"
+    COMPLIANCE_REVIEW = "compliance_review", "Compliance review complete"
+    ROLLBACK_PLAN = "rollback_plan", "Rollback plan documented"
+    SECURITY_AUDIT = "security_audit", "Security audit"
+    PCI_COMPLIANCE = "pci_compliance", "PCI compliance"
+    FRAUD_DETECTION = "fraud_detection", "Fraud detection review"
+    PRIVACY_REVIEW = "privacy_review", "Privacy review"
+    BUSINESS_VALIDATION = "business_validation", "Business validation (finance)"
+    CANARY_ENV_READY = "canary_env_ready", "Canary environment ready"
+    DASHBOARDS_CONFIGURED = "dashboards_configured", "Monitoring dashboards configured"
+    ALERT_RULES_ACTIVE = "alert_rules_active", "Alert rules active"
+    ROLLBACK_TESTED = "rollback_tested", "Rollback procedure tested"
+    ONCALL_NOTIFIED = "oncall_notified", "On-call engineer notified"
+    STAKEHOLDERS_NOTIFIED = "stakeholders_notified", "Stakeholders notified"
+    STATUS_PAGE_UPDATED = "status_page_updated", "Status page updated"
+    CUSTOMER_NOTICE_SENT = "customer_notice_sent", "Customer notice sent"
+    DB_BACKUP_VERIFIED = "db_backup_verified", "Database backup verified"
+    CONFIG_BACKUP_CREATED = "config_backup_created", "Configuration backup created"
+    ARTIFACT_SNAPSHOT_TAKEN = "artifact_snapshot_taken", "Artifact registry snapshot taken"

@@ -6,6 +6,16 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
+from governance.choices import (
+    ChangeType,
+    ChecklistKey,
+    Decision,
+    ItemStatus,
+    ReleaseState,
+    Risk,
+    Section,
+    Tier,
+)
 from governance.history import tracked_history
 from portal import clock
 
@@ -72,3 +82,180 @@ class AuditEvent(models.Model):
     @property
     def data(self) -> Any:
         return json.loads(self.data_json)
+
+
+class Release(models.Model):
+    """A version of a service proposed for canary deployment, and what governs it."""
+
+    service = models.CharField(max_length=64)
+    version = models.CharField(max_length=64)
+    declared_tier = models.CharField(max_length=8, choices=Tier.choices)
+    tier = models.CharField(max_length=8, choices=Tier.choices, help_text="Effective tier.")
+    risk = models.CharField(max_length=8, choices=Risk.choices)
+    changed_paths = models.JSONField(default=list, blank=True)
+    change_types = models.JSONField(default=list, blank=True)
+    changelog = models.TextField(blank=True)
+    rollback_plan = models.TextField(blank=True)
+    matched_rules = models.JSONField(default=list, blank=True, editable=False)
+    approvals_required = models.PositiveSmallIntegerField(default=0, editable=False)
+    notice_required = models.BooleanField(default=False, editable=False)
+    state = models.CharField(
+        max_length=20,
+        choices=ReleaseState.choices,
+        default=ReleaseState.PENDING_APPROVAL,
+        db_index=True,
+    )
+    # Bumped whenever the version, changed paths or rollback plan change: votes cast
+    # on an earlier revision are stale.
+    revision = models.PositiveIntegerField(default=1, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="releases"
+    )
+    created_by_name = models.CharField(max_length=150, editable=False)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
+    updated_at = models.DateTimeField(default=clock.now, editable=False)
+    deployed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    history = tracked_history()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["service", "version"], name="release_unique_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.version}"
+
+    @property
+    def is_deployed(self) -> bool:
+        return self.state == ReleaseState.DEPLOYED
+
+
+class RiskRule(models.Model):
+    """A path pattern that marks a module as risky, and what a release touching it needs."""
+
+    pattern = models.CharField(
+        max_length=200,
+        unique=True,
+        help_text="Glob as in CODEOWNERS: * stays within a directory, ** crosses them.",
+    )
+    risk = models.CharField(max_length=8, choices=Risk.choices, default=Risk.CRITICAL)
+    approvals_required = models.PositiveSmallIntegerField(default=2)
+    extra_checks = models.JSONField(
+        default=list, blank=True, help_text="Checklist keys a matching release also needs."
+    )
+    description = models.CharField(max_length=200, blank=True)
+    is_active = models.BooleanField(default=True)
+
+    history = tracked_history()
+
+    class Meta:
+        ordering = ["pattern"]
+
+    def __str__(self) -> str:
+        return self.pattern
+
+
+class ChecklistTemplate(models.Model):
+    """A checklist item of the guide, and when a release needs it."""
+
+    key = models.CharField(max_length=40, unique=True, choices=ChecklistKey.choices)
+    label = models.CharField(max_length=100)
+    section = models.CharField(max_length=20, choices=Section.choices)
+    signer_roles = models.JSONField(default=list)
+    tiers = models.JSONField(
+        default=list, blank=True, help_text="Effective tiers that always need this item."
+    )
+    when_notice_required = models.BooleanField(
+        default=False, help_text="Needed when the release's change types require a notice."
+    )
+    when_high_risk = models.BooleanField(
+        default=False, help_text="Needed when the release touches a critical module."
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+
+    history = tracked_history()
+
+    class Meta:
+        ordering = ["position", "key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class NoticePolicy(models.Model):
+    """Whether a change type requires a customer notice (the guide's two lists)."""
+
+    change_type = models.CharField(max_length=40, unique=True, choices=ChangeType.choices)
+    requires_notice = models.BooleanField()
+
+    history = tracked_history()
+
+    class Meta:
+        verbose_name_plural = "notice policy"
+        ordering = ["change_type"]
+
+    def __str__(self) -> str:
+        return f"{self.change_type}: {'notice' if self.requires_notice else 'no notice'}"
+
+
+class ChecklistItem(models.Model):
+    """One checklist item of one release: who may sign it, and who did."""
+
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="items")
+    key = models.CharField(max_length=40, choices=ChecklistKey.choices)
+    label = models.CharField(max_length=100)
+    section = models.CharField(max_length=20, choices=Section.choices)
+    signer_roles = models.JSONField(default=list)
+    position = models.PositiveSmallIntegerField(default=0)
+    # Items stay when a change makes them unnecessary, so their sign-offs stay visible.
+    required = models.BooleanField(default=True)
+    status = models.CharField(max_length=8, choices=ItemStatus.choices, default=ItemStatus.PENDING)
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    signed_by_name = models.CharField(max_length=150, blank=True)
+    signed_at = models.DateTimeField(null=True, blank=True)
+    evidence_url = models.URLField(max_length=500, blank=True)
+    note = models.TextField(blank=True)
+
+    history = tracked_history()
+
+    class Meta:
+        ordering = ["position", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["release", "key"], name="checklist_item_unique_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.release}: {self.key} {self.status}"
+
+
+class Vote(models.Model):
+    """A council member's current vote on a release (a new vote replaces it)."""
+
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="votes")
+    voter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="votes"
+    )
+    voter_name = models.CharField(max_length=150)
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    comment = models.TextField(blank=True)
+    cast_at = models.DateTimeField(default=clock.now)
+    revision = models.PositiveIntegerField(help_text="The release revision this vote was cast on.")
+
+    history = tracked_history()
+
+    class Meta:
+        ordering = ["cast_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["release", "voter"], name="vote_one_per_member")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.voter_name} {self.decision}s {self.release}"

@@ -28,7 +28,10 @@ class ScopeAndRole(BasePermission):
         user = request.user
         if not user or not user.is_authenticated:
             return False
-        scope = getattr(view, "required_scope", Scope.READ)
+        if hasattr(view, "get_required_scope"):
+            scope = view.get_required_scope(request)
+        else:
+            scope = getattr(view, "required_scope", Scope.READ)
         token = request.auth if isinstance(request.auth, ApiToken) else None
         if token is not None and scope not in token.scopes:
             self.message = f"This token lacks the scope '{scope}'."

@@ -19,3 +19,13 @@ def audit_verify() -> dict[str, Any]:
     log = logger.info if check.ok else logger.error
     log("audit_verified", **asdict(check))
     return asdict(check)
+
+
+@shared_task
+def approvals_refresh() -> int:
+    """Releases whose council approvals expired return to pending_approval."""
+    from governance.services import approvals_refresh as refresh
+
+    changed = refresh()
+    logger.info("approvals_refreshed", releases_changed=changed)
+    return changed

@@ -13,6 +13,8 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from portal.errors import Refused
+
 
 def _first_message(errors: Any) -> str:
     if isinstance(errors, dict):
@@ -25,7 +27,13 @@ def _first_message(errors: Any) -> str:
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
-    """DRF's handler, with validation errors as {"detail": ..., "errors": {field: [...]}}."""
+    """DRF's handler, with validation errors as {"detail": ..., "errors": {field: [...]}}
+    and domain refusals as {"detail": ..., "blocking": [...]} with their status."""
+    if isinstance(exc, Refused):
+        body: dict[str, Any] = {"detail": exc.detail}
+        if exc.blocking is not None:
+            body["blocking"] = exc.blocking
+        return Response(body, status=exc.status)
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(exc, exceptions.ValidationError):
         errors = (
@@ -92,6 +100,7 @@ class ApiRoot(APIView):
     def get(self, request: Request) -> Response:
         return Response(
             {
+                "releases": reverse("api:release-list", request=request),
                 "audit": reverse("api:audit-list", request=request),
                 "schema": reverse("api-schema", request=request),
                 "docs": reverse("api-docs", request=request),

@@ -164,6 +164,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "governance.tasks.audit_verify",
         "schedule": env_float("AUDIT_VERIFY_EVERY_S", 3600.0, above=0),
     },
+    "approvals-refresh": {
+        "task": "governance.tasks.approvals_refresh",
+        "schedule": env_float("APPROVALS_REFRESH_EVERY_S", 900.0, above=0),
+    },
 }
 
 # EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, ... from one URL (smtp://, consolemail://, filemail://).
@@ -217,6 +221,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"TierEnum": "governance.choices.Tier"},
 }
 
 LANGUAGE_CODE = "en-us"
@@ -261,3 +266,8 @@ LOGGING = build_logging(
     level=env_str("LOG_LEVEL", "INFO") or "INFO",
     fmt=env_str("LOG_FORMAT", "json") or "json",
 )
+
+# Governance: council votes a high-tier release needs (risk rules may ask for more),
+# and how long a vote stays valid before the release needs fresh ones.
+COUNCIL_APPROVALS_HIGH_TIER = env_int("COUNCIL_APPROVALS_HIGH_TIER", 2, minimum=1)
+APPROVAL_EXPIRY_DAYS = env_float("APPROVAL_EXPIRY_DAYS", 30.0, above=0)

@@ -120,6 +120,26 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> Non
 
 
 @pytest.fixture(autouse=True)
+def _reference_data(request: pytest.FixtureRequest) -> None:
+    """Seeded rows (risk rules, checklist templates, notice policy) come from data
+    migrations; a transactional test's flush removes them, so put them back."""
+    uses_db = request.node.get_closest_marker("django_db") or {
+        "db",
+        "transactional_db",
+        "live_server",
+    } & set(request.fixturenames)
+    if uses_db:
+        request.getfixturevalue(
+            "transactional_db"
+            if "transactional_db" in request.fixturenames or "live_server" in request.fixturenames
+            else "db"
+        )
+        from governance.seeds import seed_governance
+
+        seed_governance()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

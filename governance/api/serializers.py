@@ -4,7 +4,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from governance.models import AuditEvent
+from governance.choices import ChangeType, Decision, ItemStatus, Tier
+from governance.models import AuditEvent, Release
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
@@ -31,3 +32,86 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
     def get_data(self, event: AuditEvent) -> dict[str, Any]:
         return event.data
+
+
+_SERVICE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_VERSION = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know, instead of silently ignoring them."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return attrs
+
+
+class ReleaseWriteSerializer(StrictSerializer):
+    service = serializers.RegexField(_SERVICE, max_length=64)
+    version = serializers.RegexField(_VERSION, max_length=64)
+    tier = serializers.ChoiceField(choices=Tier.choices)
+    changed_paths = serializers.ListField(
+        child=serializers.CharField(max_length=500), max_length=10_000, default=list
+    )
+    change_types = serializers.ListField(
+        child=serializers.ChoiceField(choices=ChangeType.choices), max_length=20, default=list
+    )
+    changelog = serializers.CharField(max_length=50_000, allow_blank=True, default="")
+    rollback_plan = serializers.CharField(max_length=50_000, allow_blank=True, default="")
+
+
+class ReleasePatchSerializer(ReleaseWriteSerializer):
+    """PATCH: service is fixed; everything else optional."""
+
+    service = None  # type: ignore[assignment]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, partial=True, **kwargs)
+
+
+class ReleaseSerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by_name", read_only=True)
+
+    class Meta:
+        model = Release
+        fields = [
+            "id",
+            "service",
+            "version",
+            "declared_tier",
+            "tier",
+            "risk",
+            "matched_rules",
+            "notice_required",
+            "state",
+            "created_by",
+            "changed_paths",
+            "change_types",
+            "changelog",
+            "rollback_plan",
+            "approvals_required",
+            "revision",
+            "created_at",
+            "updated_at",
+            "deployed_at",
+        ]
+
+
+class SignOffSerializer(StrictSerializer):
+    status = serializers.ChoiceField(choices=ItemStatus.choices)
+    evidence_url = serializers.URLField(
+        max_length=500, required=False, allow_blank=True, allow_null=True, default=""
+    )
+    note = serializers.CharField(max_length=10_000, required=False, allow_blank=True, default="")
+
+    def validate_evidence_url(self, value: str | None) -> str:
+        if value and not value.startswith(("https://", "http://")):
+            raise serializers.ValidationError("Use an http(s) URL.")
+        return value or ""
+
+
+class VoteSerializer(StrictSerializer):
+    decision = serializers.ChoiceField(choices=Decision.choices)
+    comment = serializers.CharField(max_length=10_000, required=False, allow_blank=True, default="")
