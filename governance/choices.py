@@ -61,7 +61,7 @@ class Risk(models.TextChoices):
     CRITICAL = "critical"
 
 
-RISK_ORDER = [Risk.LOW, Risk.MEDIUM, Risk.HIGH, Risk.CRITICAL]
+RISK_ORDER: list[str] = [Risk.LOW, Risk.MEDIUM, Risk.HIGH, Risk.CRITICAL]
 
 
 class ChangeType(models.TextChoices):

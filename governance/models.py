@@ -89,8 +89,13 @@ class Release(models.Model):
 
     service = models.CharField(max_length=64)
     version = models.CharField(max_length=64)
-    declared_tier = models.CharField(max_length=8, choices=Tier.choices)
-    tier = models.CharField(max_length=8, choices=Tier.choices, help_text="Effective tier.")
+    declared_tier = models.CharField("declared tier", max_length=8, choices=Tier.choices)
+    tier = models.CharField(
+        "effective tier",
+        max_length=8,
+        choices=Tier.choices,
+        help_text="High whenever a changed path touches a critical module.",
+    )
     risk = models.CharField(max_length=8, choices=Risk.choices)
     changed_paths = models.JSONField(default=list, blank=True)
     change_types = models.JSONField(default=list, blank=True)

@@ -59,7 +59,7 @@ def assess(
     ]
     critical = any(rule.risk == Risk.CRITICAL for rule in matched)
     tier = Tier.HIGH if critical else declared_tier
-    risk = max([tier, *(rule.risk for rule in matched)], key=RISK_ORDER.index)
+    risk = max([str(tier), *(rule.risk for rule in matched)], key=RISK_ORDER.index)
     approvals = max(
         [high_tier_approvals if tier == Tier.HIGH else 0, *(r.approvals_required for r in matched)]
     )

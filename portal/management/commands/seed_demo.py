@@ -7,6 +7,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from governance.members import member_set_roles
+from governance.models import Release
+from governance.services import checklist_sign, release_create
 
 DEMO_PASSWORD = "canary-demo"  # noqa: S105  (demo only; refused when DEBUG is off)
 
@@ -45,7 +47,41 @@ class Command(BaseCommand):
         admin = User.objects.filter(username="admin").first()
         if admin is None:
             User.objects.create_superuser("admin", "admin@example.com", DEMO_PASSWORD)
+        self._seed_releases(User)
         self.stdout.write(
             f"Demo members: {', '.join(name for name, _ in DEMO_MEMBERS)} and admin; "
             f"password '{DEMO_PASSWORD}'."
         )
+
+    def _seed_releases(self, User: Any) -> None:
+        erin = User.objects.get(username="erin")
+        if not Release.objects.filter(service="backend", version="v2.1.0").exists():
+            payments = release_create(
+                author=erin,
+                service="backend",
+                version="v2.1.0",
+                tier="medium",
+                changed_paths=["src/backend/payments/stripe.py", "frontend/pages/index.tsx"],
+                change_types=["bug_fix"],
+                changelog="Retry card authorisations on gateway timeouts.",
+                rollback_plan="Redeploy v2.0.3; no schema change.",
+            )
+            for key in ("ci_tests", "integration_tests", "e2e_tests"):
+                checklist_sign(
+                    release=payments,
+                    key=key,
+                    user=erin,
+                    status="passed",
+                    evidence_url="https://ci.example.com/builds/4711",
+                )
+        if not Release.objects.filter(service="frontend", version="v3.4.0").exists():
+            release_create(
+                author=erin,
+                service="frontend",
+                version="v3.4.0",
+                tier="medium",
+                changed_paths=["frontend/components/Header.tsx", "frontend/pages/index.tsx"],
+                change_types=["ui_redesign"],
+                changelog="New header and navigation.",
+                rollback_plan="Redeploy v3.3.2.",
+            )
