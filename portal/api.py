@@ -33,6 +33,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         body: dict[str, Any] = {"detail": exc.detail}
         if exc.blocking is not None:
             body["blocking"] = exc.blocking
+        if exc.errors is not None:
+            body["errors"] = exc.errors
         return Response(body, status=exc.status)
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(exc, exceptions.ValidationError):
@@ -101,6 +103,10 @@ class ApiRoot(APIView):
         return Response(
             {
                 "releases": reverse("api:release-list", request=request),
+                "rollouts": reverse("api:rollout-list", request=request),
+                "routing": reverse("api:routing-decide", request=request),
+                "metrics": reverse("api:metrics-ingest", request=request),
+                "kill_switch": reverse("kill-switch", request=request),
                 "audit": reverse("api:audit-list", request=request),
                 "schema": reverse("api-schema", request=request),
                 "docs": reverse("api-docs", request=request),

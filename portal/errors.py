@@ -7,10 +7,13 @@ from __future__ import annotations
 class Refused(Exception):
     status = 400
 
-    def __init__(self, detail: str, *, blocking: list[str] | None = None) -> None:
+    def __init__(
+        self, detail: str, *, blocking: list[str] | None = None, errors: dict | None = None
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.blocking = blocking
+        self.errors = errors
 
 
 class Invalid(Refused):

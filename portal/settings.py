@@ -164,6 +164,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "governance.tasks.audit_verify",
         "schedule": env_float("AUDIT_VERIFY_EVERY_S", 3600.0, above=0),
     },
+    "canary-tick": {
+        "task": "rollouts.tasks.tick",
+        "schedule": env_float("CANARY_TICK_EVERY_S", 5.0, above=0),
+    },
+    "post-rollback-reminders": {
+        "task": "rollouts.tasks.remind_overdue_actions",
+        "schedule": 300.0,
+    },
     "approvals-refresh": {
         "task": "governance.tasks.approvals_refresh",
         "schedule": env_float("APPROVALS_REFRESH_EVERY_S", 900.0, above=0),
@@ -271,3 +279,9 @@ LOGGING = build_logging(
 # and how long a vote stays valid before the release needs fresh ones.
 COUNCIL_APPROVALS_HIGH_TIER = env_int("COUNCIL_APPROVALS_HIGH_TIER", 2, minimum=1)
 APPROVAL_EXPIRY_DAYS = env_float("APPROVAL_EXPIRY_DAYS", 30.0, above=0)
+
+# Rollouts: the traffic adapter, the fewest canary requests a window needs before it
+# counts, and where "notify on-call" posts (comma-separated webhook URLs).
+CANARY_TRAFFIC_ADAPTER = env_str("CANARY_TRAFFIC_ADAPTER", "rollouts.traffic.EmbeddedTraffic")
+CANARY_MIN_REQUESTS = env_int("CANARY_MIN_REQUESTS", 100, minimum=1)
+ONCALL_WEBHOOK_URLS = env_list("ONCALL_WEBHOOK_URLS", [])

@@ -1,0 +1,264 @@
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, generics, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from governance.api.serializers import StrictSerializer
+from governance.audit import audit_append
+from governance.choices import Role, Scope
+from governance.models import Release
+from portal.api import KeysetPagination
+from portal.errors import Invalid, NotFound
+from rollouts import routing, services
+from rollouts.choices import ACTIVE_STATES, RollbackMode, RolloutState
+from rollouts.ingest import ingest
+from rollouts.models import Rollout
+from rollouts.presenters import rollout_json
+
+logger = structlog.get_logger(__name__)
+OPERATORS = frozenset({Role.STEWARD, Role.OPS})
+PROMOTERS = frozenset({Role.COUNCIL, Role.STEWARD})
+
+
+class DeploySerializer(StrictSerializer):
+    plan = serializers.ChoiceField(choices=["standard", "high_risk"], required=False)
+    stable_version = serializers.CharField(max_length=64, required=False, allow_blank=True)
+
+
+class PromoteSerializer(StrictSerializer):
+    mode = serializers.ChoiceField(choices=["manual", "auto"], default="manual")
+    confirmed = serializers.BooleanField(default=False)
+    approver = serializers.CharField(max_length=150, required=False, allow_blank=True)
+
+
+class PauseSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class AbortSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=2000, allow_blank=False)
+    confirmed = serializers.BooleanField()
+    operator = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+    mode = serializers.ChoiceField(choices=RollbackMode.choices, default=RollbackMode.INSTANT)
+
+    def validate_confirmed(self, value: bool) -> bool:
+        if value is not True:
+            raise serializers.ValidationError("An abort must be confirmed: true.")
+        return value
+
+
+class KillSwitchSerializer(AbortSerializer):
+    version = serializers.CharField(max_length=64)
+    service = serializers.CharField(max_length=64, required=False)
+    mode = None  # type: ignore[assignment]  # the kill switch is always instant
+
+
+class Deploy(APIView):
+    required_scope = Scope.CANARY_OPERATE
+    required_roles = frozenset({Role.ENGINEER})
+
+    @extend_schema(request=DeploySerializer, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request: Request, pk: int) -> Response:
+        release = get_object_or_404(Release, pk=pk)
+        body = DeploySerializer(data=request.data or {})
+        body.is_valid(raise_exception=True)
+        rollout = services.rollout_start(release=release, actor=request.user, **body.validated_data)
+        return Response(rollout_json(rollout), status=status.HTTP_201_CREATED)
+
+
+class RolloutList(generics.ListAPIView):
+    """Rollouts, oldest first; `?service=`, `?version=` and `?state=` filter them."""
+
+    required_scope = Scope.READ
+    pagination_class = KeysetPagination
+    serializer_class = serializers.Serializer
+
+    def get_queryset(self) -> QuerySet[Rollout]:
+        queryset = Rollout.objects.all()
+        params = self.request.query_params
+        if params.get("state") and params["state"] not in RolloutState.values:
+            raise exceptions.ValidationError(
+                {"state": [f"Use one of {', '.join(RolloutState.values)}."]}
+            )
+        for name in ("service", "version", "state"):
+            if params.get(name):
+                queryset = queryset.filter(**{name: params[name]})
+        return queryset
+
+    @extend_schema(operation_id="rollouts_list", responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response([rollout_json(r) for r in page])
+
+
+class RolloutDetail(APIView):
+    required_scope = Scope.READ
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(rollout_json(get_object_or_404(Rollout, pk=pk)))
+
+
+class RolloutAction(APIView):
+    """promote / pause / resume / abort: 200 with the rollout, 409 when its state forbids it."""
+
+    action: str = ""
+    body: type[serializers.Serializer] = PauseSerializer
+
+    def get_required_scope(self, request: Request) -> str:
+        return Scope.CANARY_ABORT if self.action == "abort" else Scope.CANARY_OPERATE
+
+    def get_required_roles(self, request: Request) -> frozenset[str]:
+        if self.action == "promote":
+            return PROMOTERS
+        if self.action == "abort":
+            return frozenset({Role.COUNCIL, Role.STEWARD, Role.OPS})
+        return OPERATORS
+
+    def post(self, request: Request, pk: int) -> Response:
+        rollout = get_object_or_404(Rollout, pk=pk)
+        body = self.body(data=request.data or {})
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        user = request.user
+        if self.action == "promote":
+            rollout = services.rollout_promote(
+                rollout=rollout, actor=user, mode=data["mode"], confirmed=data["confirmed"]
+            )
+        elif self.action == "pause":
+            rollout = services.rollout_pause(rollout=rollout, actor=user, reason=data["reason"])
+        elif self.action == "resume":
+            rollout = services.rollout_resume(rollout=rollout, actor=user)
+        else:
+            rollout = services.rollout_abort(
+                rollout=rollout,
+                actor=user,
+                reason=data["reason"],
+                operator=data["operator"],
+                mode=data["mode"],
+            )
+        return Response(rollout_json(rollout))
+
+
+def _action(name: str, body: type[serializers.Serializer]) -> Any:
+    view = type(f"Rollout{name.capitalize()}", (RolloutAction,), {"action": name, "body": body})
+    return extend_schema(request=body, responses=OpenApiTypes.OBJECT)(view).as_view()
+
+
+promote_view = _action("promote", PromoteSerializer)
+pause_view = _action("pause", PauseSerializer)
+resume_view = _action("resume", PauseSerializer)
+abort_view = _action("abort", AbortSerializer)
+
+
+class KillSwitch(APIView):
+    """POST /ops/canary/abort: the guide's kill switch. Every call is audited, refused
+    ones included; the canary's traffic is at 0 before the 202 is sent."""
+
+    required_scope = Scope.CANARY_ABORT
+    required_roles = frozenset({Role.COUNCIL, Role.STEWARD, Role.OPS})
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        body = response.data if isinstance(response.data, dict) else {}
+        user = getattr(self.request, "_user", None)
+        audit_append(
+            action="killswitch.refused",
+            actor=user if user is not None and user.is_authenticated else None,
+            actor_name=None if user is not None and user.is_authenticated else "anonymous",
+            data={
+                "status": response.status_code,
+                "detail": str(body.get("detail", "")),
+                "request": _safe_body(self.request),
+            },
+        )
+        return response
+
+    @extend_schema(request=KillSwitchSerializer, responses={202: OpenApiTypes.OBJECT})
+    def post(self, request: Request) -> Response:
+        body = KillSwitchSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        candidates = Rollout.objects.filter(version=data["version"], state__in=ACTIVE_STATES)
+        if data.get("service"):
+            candidates = candidates.filter(service=data["service"])
+        found = list(candidates[:2])
+        if not found:
+            raise NotFound(f"No active rollout of version {data['version']}.")
+        if len(found) > 1:
+            raise Invalid(
+                f"Version {data['version']} is rolling out on several services: name the service."
+            )
+        rollout = services.rollout_abort(
+            rollout=found[0],
+            actor=request.user,
+            reason=data["reason"],
+            operator=data["operator"] or request.user.get_username(),
+        )
+        audit_append(
+            action="killswitch.invoked",
+            actor=request.user,
+            obj=rollout,
+            release_id=rollout.release_id,
+            data={
+                "reason": data["reason"],
+                "operator": data["operator"],
+                "state": rollout.state,
+                "weight": rollout.weight,
+            },
+        )
+        return Response(
+            {"rollout": rollout.pk, "state": rollout.state}, status=status.HTTP_202_ACCEPTED
+        )
+
+
+def _safe_body(request: Request) -> Any:
+    try:
+        data = request.data
+    except Exception:
+        return None
+    return {k: str(v)[:200] for k, v in data.items()} if isinstance(data, dict) else None
+
+
+class RoutingUser(serializers.Serializer):
+    id = serializers.CharField(max_length=128, required=False, allow_blank=True)
+    email = serializers.CharField(max_length=254, required=False, allow_blank=True)
+    beta_tester = serializers.BooleanField(required=False)
+    subscription_tier = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    internal = serializers.BooleanField(required=False)
+
+
+class RoutingRequest(StrictSerializer):
+    service = serializers.CharField(max_length=64)
+    user = RoutingUser(required=False)
+    headers = serializers.DictField(child=serializers.CharField(max_length=200), required=False)
+    cookies = serializers.DictField(child=serializers.CharField(max_length=200), required=False)
+
+
+class RoutingDecide(APIView):
+    required_scope = Scope.READ
+
+    @extend_schema(request=RoutingRequest, responses=OpenApiTypes.OBJECT)
+    def post(self, request: Request) -> Response:
+        body = RoutingRequest(data=request.data)
+        body.is_valid(raise_exception=True)
+        decision = routing.decide(**body.validated_data)
+        return Response(decision.as_json())
+
+
+class MetricsIngest(APIView):
+    required_scope = Scope.METRICS_WRITE
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={202: OpenApiTypes.OBJECT})
+    def post(self, request: Request) -> Response:
+        accepted = ingest(request.data)
+        return Response({"accepted": accepted}, status=status.HTTP_202_ACCEPTED)

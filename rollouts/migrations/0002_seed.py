@@ -1,0 +1,13 @@
+from django.db import migrations
+
+from rollouts.seeds import seed_rollouts
+
+
+def seed(apps, schema_editor):
+    seed_rollouts(apps.get_model("rollouts", "Plan"), apps.get_model("rollouts", "Segment"))
+
+
+class Migration(migrations.Migration):
+    dependencies = [("rollouts", "0001_rollouts")]
+
+    operations = [migrations.RunPython(seed, migrations.RunPython.noop)]

@@ -1,0 +1,259 @@
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from governance.history import tracked_history
+from governance.models import Release
+from portal import clock
+from rollouts.choices import (
+    ACTIVE_STATES,
+    PhaseVerdict,
+    PostRollbackKind,
+    RollbackMode,
+    RolloutState,
+    StepStatus,
+    Variant,
+)
+
+
+def _salt() -> str:
+    return secrets.token_hex(8)
+
+
+class Plan(models.Model):
+    """A sequence of traffic weights with their durations, then monitoring at 100%."""
+
+    name = models.SlugField(max_length=40, unique=True)
+    description = models.CharField(max_length=200, blank=True)
+    steps = models.JSONField(help_text='[{"weight": 1, "duration_s": 600}, ...] before 100%.')
+    monitoring_s = models.PositiveIntegerField(help_text="Time at 100% before promotion.")
+    check_every_s = models.PositiveIntegerField(default=300)
+
+    history = tracked_history()
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Rollout(models.Model):
+    """One release shipped to a growing share of traffic, watched, then promoted or rolled back."""
+
+    release = models.ForeignKey(Release, on_delete=models.PROTECT, related_name="rollouts")
+    service = models.CharField(max_length=64, db_index=True)
+    version = models.CharField(max_length=64)
+    stable_version = models.CharField(max_length=64, blank=True)
+    plan = models.CharField(max_length=40)
+    state = models.CharField(max_length=16, choices=RolloutState.choices, db_index=True)
+    phase_index = models.PositiveSmallIntegerField(default=0)
+    weight = models.PositiveSmallIntegerField(default=0)
+    phase_started_at = models.DateTimeField()
+    phase_ends_at = models.DateTimeField()
+    monitoring_s = models.PositiveIntegerField()
+    auto_promote = models.BooleanField(default=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    paused_from = models.CharField(max_length=16, blank=True)
+    paused_remaining_s = models.FloatField(null=True, blank=True)
+    pause_reason = models.TextField(blank=True)
+    started_at = models.DateTimeField(default=clock.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_by_name = models.CharField(max_length=150)
+    last_analysis = models.JSONField(null=True, blank=True)
+    incident_report = models.TextField(blank=True)
+    # Salts the sticky hash, so each rollout draws its own canary population.
+    salt = models.CharField(max_length=32, default=_salt, editable=False)
+
+    history = tracked_history(excluded_fields=["last_analysis"])
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service"],
+                condition=Q(state__in=ACTIVE_STATES),
+                name="one_active_rollout_per_service",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.version} ({self.state})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+
+class Phase(models.Model):
+    """One step of a rollout's plan: a weight held for a duration."""
+
+    rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="phases")
+    index = models.PositiveSmallIntegerField()
+    weight = models.PositiveSmallIntegerField()
+    duration_s = models.PositiveIntegerField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    verdict = models.CharField(max_length=10, choices=PhaseVerdict.choices, blank=True)
+
+    class Meta:
+        ordering = ["index"]
+        constraints = [
+            models.UniqueConstraint(fields=["rollout", "index"], name="phase_unique_index")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rollout_id}#{self.index} {self.weight}%"
+
+
+class Rollback(models.Model):
+    """The rollback of a rollout: why, how, its steps and its verification."""
+
+    rollout = models.OneToOneField(Rollout, on_delete=models.CASCADE, related_name="rollback")
+    mode = models.CharField(max_length=8, choices=RollbackMode.choices)
+    reason = models.TextField()
+    trigger = models.CharField(max_length=100, help_text="A rule's name, or who aborted.")
+    operator = models.CharField(max_length=150, blank=True)
+    from_weight = models.PositiveSmallIntegerField()
+    started_at = models.DateTimeField(default=clock.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    verify_at = models.DateTimeField(null=True, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verification = models.JSONField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"rollback of {self.rollout}"
+
+
+class RollbackStep(models.Model):
+    """One step of a rollback procedure, with its timeout and what happened."""
+
+    rollback = models.ForeignKey(Rollback, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=40)
+    weight = models.PositiveSmallIntegerField(null=True, blank=True)
+    timeout_s = models.PositiveIntegerField()
+    not_before = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=StepStatus.choices, default=StepStatus.PENDING)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["position"]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.status}"
+
+
+class PostRollbackAction(models.Model):
+    """A follow-up the guide requires within 24 h of a rollback."""
+
+    rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="actions")
+    kind = models.CharField(max_length=40, choices=PostRollbackKind.choices)
+    due_at = models.DateTimeField()
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    done_at = models.DateTimeField(null=True, blank=True)
+    done_by_name = models.CharField(max_length=150, blank=True)
+    notes = models.TextField(blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
+
+    history = tracked_history()
+
+    class Meta:
+        ordering = ["due_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.rollout}"
+
+
+class TrafficSplit(models.Model):
+    """The embedded router's state: what share of a service's traffic goes to the canary."""
+
+    service = models.CharField(max_length=64, unique=True)
+    stable_version = models.CharField(max_length=64, blank=True)
+    canary_version = models.CharField(max_length=64, blank=True)
+    weight = models.PositiveSmallIntegerField(default=0)
+    salt = models.CharField(max_length=32, blank=True)
+    updated_at = models.DateTimeField(default=clock.now)
+
+    def __str__(self) -> str:
+        return f"{self.service}: {self.weight}% to {self.canary_version or '-'}"
+
+
+class ServiceHooks(models.Model):
+    """How to stop a service's canary and clear its cache: a command or a webhook each."""
+
+    service = models.CharField(max_length=64, unique=True)
+    stop_command = models.CharField(max_length=500, blank=True)
+    stop_webhook = models.URLField(max_length=500, blank=True)
+    clear_cache_command = models.CharField(max_length=500, blank=True)
+    clear_cache_webhook = models.URLField(max_length=500, blank=True)
+
+    history = tracked_history()
+
+    class Meta:
+        verbose_name_plural = "service hooks"
+
+    def __str__(self) -> str:
+        return self.service
+
+
+class Segment(models.Model):
+    """A user segment routed to the canary regardless of weight (all or a share of it)."""
+
+    name = models.SlugField(max_length=40, unique=True)
+    attribute = models.CharField(max_length=40, help_text="A field of the request's user.")
+    value = models.JSONField(help_text="The value that puts a user in the segment.")
+    share_pct = models.PositiveSmallIntegerField(default=100)
+    position = models.PositiveSmallIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+
+    history = tracked_history()
+
+    class Meta:
+        ordering = ["position", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.share_pct}%)"
+
+
+class MetricSample(models.Model):
+    """Counts one service version's variant served over [start, end)."""
+
+    service = models.CharField(max_length=64)
+    version = models.CharField(max_length=64)
+    variant = models.CharField(max_length=8, choices=Variant.choices)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    requests = models.PositiveBigIntegerField()
+    errors = models.PositiveBigIntegerField()
+    status_4xx = models.PositiveBigIntegerField(default=0)
+    status_5xx = models.PositiveBigIntegerField(default=0)
+    latency_le = models.JSONField(null=True, blank=True)
+    latency_counts = models.JSONField(null=True, blank=True)
+    conversions = models.JSONField(null=True, blank=True)
+    business = models.JSONField(null=True, blank=True)
+    system = models.JSONField(null=True, blank=True)
+    complaints = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["service", "variant", "end"], name="sample_window"),
+            models.Index(fields=["service", "version", "variant", "end"], name="sample_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.version} {self.variant} {self.start:%H:%M:%S}"
