@@ -75,7 +75,7 @@ def window_stats(
     for bounds, counts in samples.exclude(latency_le=None).values_list(
         "latency_le", "latency_counts"
     ):
-        for bound, count in zip(bounds, counts, strict=True):
+        for bound, count in zip(bounds or [], counts or [], strict=True):
             key = math.inf if bound == "+Inf" else float(bound)
             merged[key] = merged.get(key, 0) + count
     stats.bounds = sorted(merged)

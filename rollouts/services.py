@@ -470,7 +470,7 @@ def rollback_verify(rollout_id: int) -> dict[str, Any] | None:
         )
         error_rate, p95 = stats.error_rate, stats.quantile(0.95)
         enough = stats.requests >= settings.CANARY_MIN_REQUESTS
-        checks = {
+        checks: dict[str, dict[str, Any]] = {
             "error_rate": {
                 "value": error_rate,
                 "limit": 0.01,

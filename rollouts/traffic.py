@@ -70,4 +70,4 @@ class EmbeddedTraffic:
 
 
 def traffic_adapter() -> EmbeddedTraffic:
-    return import_string(settings.CANARY_TRAFFIC_ADAPTER)()
+    return import_string(str(settings.CANARY_TRAFFIC_ADAPTER))()

@@ -96,7 +96,7 @@ class RolloutList(generics.ListAPIView):
 
     @extend_schema(operation_id="rollouts_list", responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
+        page = self.paginate_queryset(self.get_queryset()) or []
         return self.get_paginated_response([rollout_json(r) for r in page])
 
 
@@ -150,7 +150,9 @@ class RolloutAction(APIView):
 
 
 def _action(name: str, body: type[serializers.Serializer]) -> Any:
-    view = type(f"Rollout{name.capitalize()}", (RolloutAction,), {"action": name, "body": body})
+    view: type[RolloutAction] = type(
+        f"Rollout{name.capitalize()}", (RolloutAction,), {"action": name, "body": body}
+    )
     return extend_schema(request=body, responses=OpenApiTypes.OBJECT)(view).as_view()
 
 

@@ -1,0 +1,255 @@
+"""The engine through whole plans, moved with time_machine at exact boundaries."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import time_machine
+
+from governance.models import AuditEvent, Release
+from portal.errors import Conflict, Invalid
+from rollouts import services
+from rollouts.models import PostRollbackAction, Rollout, ServiceHooks, TrafficSplit
+from rollouts.routing import decide
+from tests.rollouts.conftest import T0, at, feed
+
+pytestmark = pytest.mark.django_db
+
+
+def state(rollout: Rollout) -> tuple[str, int, int]:
+    rollout.refresh_from_db()
+    return rollout.state, rollout.phase_index, rollout.weight
+
+
+def split(service: str = "backend") -> TrafficSplit:
+    return TrafficSplit.objects.get(service=service)
+
+
+@pytest.fixture
+def clock() -> Iterator[Any]:
+    with time_machine.travel(T0, tick=False) as traveller:
+        yield traveller
+
+
+def healthy_until(rollout: Rollout, offset_s: int) -> None:
+    feed(rollout.service, rollout.version, "canary", at(0), offset_s)
+    feed(rollout.service, "v2.0.3", "stable", at(0), offset_s, requests=20000)
+
+
+def test_a_standard_plan_walks_1_5_20_100_and_is_promoted(
+    approved: Callable[..., Release], team: dict[str, Any], clock: Any
+) -> None:
+    release = approved(tier="medium")
+    rollout = services.rollout_start(release=release, actor=team["erin"], stable_version="v2.0.3")
+    assert (rollout.plan, state(rollout)) == ("standard", ("running", 0, 1))
+    assert (split().weight, split().canary_version) == (1, "v2.1.0")
+    release.refresh_from_db()
+    assert release.state == "deployed"
+    healthy_until(rollout, 3 * 3600)
+
+    boundaries = [
+        (600, ("running", 1, 5)),
+        (600 + 1200, ("running", 2, 20)),
+        (600 + 1200 + 1800, ("monitoring", 3, 100)),
+    ]
+    for boundary, expected in boundaries:
+        clock.move_to(at(boundary - 1))
+        before = state(rollout)
+        services.tick()
+        assert state(rollout) == before, f"advanced early at {boundary - 1}s"
+        clock.move_to(at(boundary))
+        services.tick()
+        assert state(rollout) == expected
+        assert split().weight == expected[2]
+    promote_at = 3600 + 7200
+    clock.move_to(at(promote_at - 1))
+    services.tick()
+    assert state(rollout)[0] == "monitoring"
+    clock.move_to(at(promote_at))
+    services.tick()
+    assert state(rollout)[0] == "promoted"
+    assert (split().stable_version, split().canary_version, split().weight) == ("v2.1.0", "", 0)
+    verdicts = list(rollout.phases.values_list("weight", "verdict"))
+    assert verdicts == [(1, "passed"), (5, "passed"), (20, "passed"), (100, "promoted")]
+    assert rollout.last_analysis["verdict"] == "healthy"
+
+
+def test_a_high_risk_plan_takes_six_steps(
+    approved: Callable[..., Release], team: dict[str, Any], clock: Any
+) -> None:
+    release = approved(changed_paths=["src/backend/payments/stripe.py"])
+    rollout = services.rollout_start(release=release, actor=team["erin"])
+    assert rollout.plan == "high_risk"
+    healthy_until(rollout, 6 * 3600)
+    weights, elapsed = [rollout.weight], 0
+    for phase in rollout.phases.order_by("index")[:5]:
+        elapsed += phase.duration_s
+        clock.move_to(at(elapsed))
+        services.tick()
+        weights.append(state(rollout)[2])
+    assert weights == [1, 2, 5, 10, 20, 100]
+    assert rollout.monitoring_s == 4 * 3600
+
+
+def test_without_enough_data_the_phase_waits(
+    approved: Callable[..., Release], team: dict[str, Any], clock: Any
+) -> None:
+    rollout = services.rollout_start(release=approved(), actor=team["erin"])
+    clock.move_to(at(3600))
+    services.tick()
+    assert state(rollout) == ("running", 0, 1)
+    assert rollout.last_analysis["verdict"] == "inconclusive"
+
+
+def test_pause_keeps_the_time_left_in_the_phase(
+    approved: Callable[..., Release], team: dict[str, Any], clock: Any
+) -> None:
+    rollout = services.rollout_start(release=approved(), actor=team["erin"])
+    healthy_until(rollout, 4 * 3600)
+    clock.move_to(at(240))
+    services.rollout_pause(rollout=rollout, actor=team["sam"], reason="lunch")
+    clock.move_to(at(3600))
+    services.tick()
+    assert state(rollout) == ("paused", 0, 1)
+    with pytest.raises(Conflict):
+        services.rollout_pause(rollout=rollout, actor=team["sam"])
+    services.rollout_resume(rollout=rollout, actor=team["sam"])
+    clock.move_to(at(3600 + 359))
+    services.tick()
+    assert state(rollout) == ("running", 0, 1)
+    clock.move_to(at(3600 + 360))
+    services.tick()
+    assert state(rollout) == ("running", 1, 5)
+    with pytest.raises(Conflict):
+        services.rollout_resume(rollout=rollout, actor=team["sam"])
+
+
+def test_manual_promotion_needs_confirmation(
+    approved: Callable[..., Release], team: dict[str, Any], clock: Any
+) -> None:
+    rollout = services.rollout_start(release=approved(), actor=team["erin"])
+    with pytest.raises(Invalid):
+        services.rollout_promote(
+            rollout=rollout, actor=team["carol"], mode="manual", confirmed=False
+        )
+    services.rollout_promote(rollout=rollout, actor=team["carol"], mode="manual", confirmed=True)
+    assert state(rollout)[0] == "promoted"
+    with pytest.raises(Conflict):
+        services.rollout_promote(
+            rollout=rollout, actor=team["carol"], mode="manual", confirmed=True
+        )
+
+
+def test_one_active_rollout_per_service_and_a_closed_gate_refuses(
+    approved: Callable[..., Release],
+    new_release: Callable[..., Release],
+    team: dict[str, Any],
+    clock: Any,
+) -> None:
+    services.rollout_start(release=approved(), actor=team["erin"])
+    with pytest.raises(Conflict) as busy:
+        services.rollout_start(release=approved(version="v2.2.0"), actor=team["erin"])
+    assert "is running" in busy.value.blocking[0]
+    closed = new_release(service="frontend", version="v1")
+    with pytest.raises(Conflict) as refused:
+        services.rollout_start(release=closed, actor=team["erin"])
+    assert "CI tests pass: pending" in refused.value.blocking
+    assert not Rollout.objects.filter(service="frontend").exists()
+
+
+def test_a_sustained_error_rate_rolls_back_and_the_report_says_why(
+    approved: Callable[..., Release], team: dict[str, Any], clock: Any
+) -> None:
+    rollout = services.rollout_start(release=approved(), actor=team["erin"])
+    feed("backend", "v2.1.0", "canary", at(0), 300, requests=1000, errors=100)
+    clock.move_to(at(300))
+    services.tick()
+    rollout.refresh_from_db()
+    assert rollout.state == "rolled_back"
+    assert split().weight == 0 and split().canary_version == ""
+    assert decide(service="backend", user={"id": "u1", "internal": True}).variant == "stable"
+    steps = {s.name: s.status for s in rollout.rollback.steps.all()}
+    assert steps == {
+        "route_to_stable": "ok",
+        "stop_canary": "skipped",
+        "clear_canary_cache": "skipped",
+        "notify_oncall": "skipped",
+        "incident_report": "ok",
+    }
+    report = rollout.incident_report
+    assert "rule error_rate" in report and "10.00%" in report and "weight when" in report
+    assert rollout.phases.get(index=0).verdict == "failed"
+    assert PostRollbackAction.objects.filter(rollout=rollout).count() == 5
+
+
+def test_gradual_rollback_steps_down_every_5_minutes(
+    approved: Callable[..., Release], team: dict[str, Any], clock: Any
+) -> None:
+    rollout = services.rollout_start(release=approved(), actor=team["erin"])
+    Rollout.objects.filter(pk=rollout.pk).update(weight=20, phase_index=2)
+    services.rollout_abort(rollout=rollout, actor=team["oscar"], reason="slow", mode="gradual")
+    assert split().weight == 10
+    for offset, weight in [(299, 10), (300, 5), (599, 5), (600, 1), (899, 1), (900, 0)]:
+        clock.move_to(at(offset))
+        services.tick()
+        assert split().weight == weight, offset
+    assert state(rollout)[0] == "rolled_back"
+
+
+@pytest.fixture
+def hung_port() -> Iterator[int]:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+def test_a_failing_step_is_recorded_and_later_steps_still_run(
+    approved: Callable[..., Release], team: dict[str, Any], settings: Any, hung_port: int
+) -> None:
+    settings.CANARY_TIME_SCALE = 60  # the 60 s stop timeout becomes 1 s
+    ServiceHooks.objects.create(
+        service="backend",
+        stop_webhook=f"http://127.0.0.1:{hung_port}/",
+        clear_cache_command="false",
+    )
+    rollout = services.rollout_start(release=approved(), actor=team["erin"])
+    services.rollout_abort(rollout=rollout, actor=team["carol"], reason="bad canary")
+    services.rollback_continue(rollout.pk)
+    steps = {s.name: s for s in rollout.rollback.steps.all()}
+    assert steps["stop_canary"].status == "timed_out"
+    assert steps["stop_canary"].detail == "timed out after 1s"
+    assert 900 <= steps["stop_canary"].duration_ms < 3000
+    assert steps["clear_canary_cache"].status == "failed"
+    assert steps["incident_report"].status == "ok"
+    assert state(rollout)[0] == "aborted"
+
+
+def test_verification_and_overdue_reminders(
+    approved: Callable[..., Release], team: dict[str, Any], clock: Any
+) -> None:
+    rollout = services.rollout_start(release=approved(), actor=team["erin"])
+    services.rollout_abort(rollout=rollout, actor=team["carol"], reason="bad")
+    services.rollback_continue(rollout.pk)
+    feed("backend", "v2.0.3", "stable", at(0), 600, requests=1000, errors=1)
+    clock.move_to(at(599))
+    assert services.tick()["verified"] == 0
+    clock.move_to(at(600))
+    assert services.tick()["verified"] == 1
+    rollout.rollback.refresh_from_db()
+    assert rollout.rollback.verification["result"] == "passed"
+
+    clock.move_to(at(86_399))
+    assert services.actions_remind_overdue() == 0
+    clock.move_to(at(86_400))
+    assert services.actions_remind_overdue() == 5
+    assert services.actions_remind_overdue() == 0
+    assert AuditEvent.objects.filter(action="post_rollback.overdue").count() == 5
+    action = rollout.actions.first()
+    services.action_close(action=action, actor=team["sam"], notes="done")
+    with pytest.raises(Conflict):
+        services.action_close(action=action, actor=team["sam"])
