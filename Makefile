@@ -18,10 +18,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-# Local portal on SQLite with the demo loaded; needs neither PostgreSQL nor Redis.
+# Local portal on SQLite with the demo loaded, and the embedded engine ticking beside
+# it (canary_tick); needs neither PostgreSQL nor Redis.
+TICK_EVERY ?= 2
 run: install
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/python manage.py seed_demo
+	DEBUG=1 $(BIN)/python manage.py canary_tick --every $(TICK_EVERY) & tick=$$!; \
+	trap 'kill $$tick 2>/dev/null' EXIT INT TERM; \
 	DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:8000
 
 test: install

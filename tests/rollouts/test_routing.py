@@ -125,3 +125,28 @@ def test_decide_endpoint(
         == 400
     )
     assert api().post("/api/v1/routing/decide", body, format="json").status_code == 401
+
+
+def test_the_middleware_decides_and_keeps_the_cookie(canary: TrafficSplit, settings: Any) -> None:
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from rollouts.middleware import CanaryRoutingMiddleware
+
+    settings.CANARY_ROUTING_SERVICE = "backend"
+    seen: list[Any] = []
+
+    def view(request: Any) -> HttpResponse:
+        seen.append(request.canary)
+        return HttpResponse("ok")
+
+    middleware = CanaryRoutingMiddleware(view)
+    request = RequestFactory().get("/", HTTP_X_CANARY_VERSION="v2")
+    response = middleware(request)
+    assert (seen[0].variant, seen[0].reason) == ("canary", "header")
+    cookie = response.cookies[COOKIE]
+    assert cookie["max-age"] == 86400 and cookie["httponly"]
+    again = RequestFactory().get("/")
+    again.COOKIES[COOKIE] = cookie.value
+    middleware(again)
+    assert seen[1].sticky_id == cookie.value

@@ -1,0 +1,223 @@
+"""Rollouts in the admin: watch them, and pause, resume, promote or abort them through
+the same services as the API (with a confirmation page, and a reason for aborts)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from simple_history.admin import SimpleHistoryAdmin
+
+from governance.admin import STEWARDS, RoleAccess
+from governance.choices import Role
+from governance.roles import user_roles
+from portal import clock
+from portal.errors import Refused
+from rollouts import services
+from rollouts.models import Plan, PostRollbackAction, Rollout, Segment, ServiceHooks
+
+OPERATORS = frozenset({Role.STEWARD, Role.OPS})
+ABORTERS = frozenset({Role.COUNCIL, Role.STEWARD, Role.OPS})
+
+# action name → (roles allowed, label, needs a reason, service call)
+ACTIONS: dict[str, tuple[frozenset[str], str, bool, Callable[..., Any]]] = {
+    "pause_selected": (
+        OPERATORS,
+        "Pause",
+        False,
+        lambda r, u, reason: services.rollout_pause(rollout=r, actor=u, reason=reason),
+    ),
+    "resume_selected": (
+        OPERATORS,
+        "Resume",
+        False,
+        lambda r, u, reason: services.rollout_resume(rollout=r, actor=u),
+    ),
+    "promote_selected": (
+        STEWARDS,
+        "Promote now",
+        False,
+        lambda r, u, reason: services.rollout_promote(
+            rollout=r, actor=u, mode="manual", confirmed=True
+        ),
+    ),
+    "abort_selected": (
+        ABORTERS,
+        "Abort and roll back",
+        True,
+        lambda r, u, reason: services.rollout_abort(rollout=r, actor=u, reason=reason),
+    ),
+}
+
+
+def _confirmable(name: str) -> Any:
+    _roles, label, needs_reason, call = ACTIONS[name]
+
+    def action(modeladmin: RolloutAdmin, request: HttpRequest, queryset: QuerySet[Rollout]) -> Any:
+        reason = request.POST.get("reason", "").strip()
+        if "confirm" not in request.POST or (needs_reason and not reason):
+            return TemplateResponse(
+                request,
+                "admin/rollouts/rollout/confirm_action.html",
+                {
+                    **modeladmin.admin_site.each_context(request),
+                    "title": f"{label}: please confirm",
+                    "label": label,
+                    "action": name,
+                    "rollouts": queryset,
+                    "needs_reason": needs_reason,
+                    "missing_reason": "confirm" in request.POST,
+                    "opts": Rollout._meta,
+                    "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                },
+            )
+        for rollout in queryset:
+            try:
+                call(rollout, request.user, reason)
+                modeladmin.message_user(
+                    request,
+                    f"{rollout.service} {rollout.version}: {label.lower()} done.",
+                    messages.SUCCESS,
+                )
+            except Refused as exc:
+                modeladmin.message_user(request, f"{rollout}: {exc.detail}", messages.ERROR)
+        return None
+
+    action.__name__ = name
+    return admin.action(description=f"{label} selected rollouts")(action)
+
+
+@admin.register(Rollout)
+class RolloutAdmin(RoleAccess, SimpleHistoryAdmin):
+    list_display = [
+        "service",
+        "version",
+        "state",
+        "weight",
+        "phase_index",
+        "plan",
+        "started_by_name",
+        "started_at",
+        "ended_at",
+    ]
+    list_filter = ["state", "service", "plan"]
+    search_fields = ["service", "version"]
+    change_form_template = "admin/rollouts/rollout/change_form.html"
+    actions = [_confirmable(name) for name in ACTIONS]
+    fields = [
+        "release",
+        "service",
+        "version",
+        "stable_version",
+        "plan",
+        "state",
+        "weight",
+        "phase_index",
+        "phase_started_at",
+        "phase_ends_at",
+        "auto_promote",
+        "pause_reason",
+        "started_by_name",
+        "started_at",
+        "ended_at",
+    ]
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        roles = user_roles(request.user)
+        for name, (allowed, *_rest) in ACTIONS.items():
+            if not (request.user.is_superuser or roles & allowed):
+                actions.pop(name, None)
+        return actions
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        rollout = self.get_object(request, object_id)
+        if rollout is not None:
+            extra_context = {
+                **(extra_context or {}),
+                "phases": rollout.phases.all(),
+                "rollback": getattr(rollout, "rollback", None),
+                "post_actions": rollout.actions.select_related("assignee"),
+                "now": clock.now(),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(PostRollbackAction)
+class PostRollbackActionAdmin(RoleAccess, SimpleHistoryAdmin):
+    """Follow-ups due within 24 h of a rollback: assign them, close them."""
+
+    view_roles = frozenset({Role.COUNCIL, Role.STEWARD, Role.OPS, Role.ENGINEER})
+    edit_roles = frozenset({Role.COUNCIL, Role.STEWARD, Role.OPS})
+    list_display = [
+        "kind",
+        "rollout",
+        "due_at",
+        "assignee",
+        "done_at",
+        "done_by_name",
+        "reminded_at",
+    ]
+    list_filter = ["kind", ("done_at", admin.EmptyFieldListFilter)]
+    fields = [
+        "rollout",
+        "kind",
+        "due_at",
+        "assignee",
+        "notes",
+        "done_at",
+        "done_by_name",
+        "reminded_at",
+    ]
+    readonly_fields = ["rollout", "kind", "due_at", "done_at", "done_by_name", "reminded_at"]
+    actions = ["mark_done"]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    @admin.action(description="Mark selected actions done", permissions=["change"])
+    def mark_done(self, request: HttpRequest, queryset: QuerySet[PostRollbackAction]) -> None:
+        for action in queryset:
+            try:
+                services.action_close(action=action, actor=request.user)
+            except Refused as exc:
+                self.message_user(request, f"{action}: {exc.detail}", messages.WARNING)
+
+
+@admin.register(Plan)
+class PlanAdmin(RoleAccess, SimpleHistoryAdmin):
+    edit_roles = STEWARDS
+    list_display = ["name", "description", "monitoring_s", "check_every_s"]
+
+
+@admin.register(Segment)
+class SegmentAdmin(RoleAccess, SimpleHistoryAdmin):
+    edit_roles = STEWARDS
+    list_display = ["name", "attribute", "value", "share_pct", "is_active"]
+
+
+@admin.register(ServiceHooks)
+class ServiceHooksAdmin(RoleAccess, SimpleHistoryAdmin):
+    view_roles = frozenset({Role.COUNCIL, Role.STEWARD, Role.OPS, Role.ENGINEER})
+    edit_roles = OPERATORS
+    list_display = [
+        "service",
+        "stop_command",
+        "stop_webhook",
+        "clear_cache_command",
+        "clear_cache_webhook",
+    ]
