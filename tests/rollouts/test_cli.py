@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.db import connection
 
 from governance.models import Release
 from governance.tokens import token_issue
@@ -74,8 +75,11 @@ def test_monitor_follows_a_rollback_live_and_exits_non_zero(
 
     def abort_soon() -> None:
         time.sleep(1.0)
-        services.rollout_abort(rollout=rollout, actor=team["oscar"], reason="errors up")
-        services.rollback_continue(rollout.pk)
+        try:
+            services.rollout_abort(rollout=rollout, actor=team["oscar"], reason="errors up")
+            services.rollback_continue(rollout.pk)
+        finally:
+            connection.close()
 
     threading.Thread(target=abort_soon).start()
     result = canary(
