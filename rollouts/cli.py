@@ -151,6 +151,14 @@ def promote(portal: Portal, args: argparse.Namespace) -> int:
     return OK
 
 
+def pause_or_resume(portal: Portal, args: argparse.Namespace) -> int:
+    rollout = portal.rollout(args.version, args.service)
+    body = {"reason": args.reason} if getattr(args, "reason", None) else {}
+    result = portal.call("POST", f"/api/v1/rollouts/{rollout['id']}/{args.command}/", body)
+    out.print(f"{result['service']} {result['version']}: {result['state']} at {result['weight']}%")
+    return OK
+
+
 def abort(portal: Portal, args: argparse.Namespace) -> int:
     body = {
         "version": args.version,
@@ -163,6 +171,16 @@ def abort(portal: Portal, args: argparse.Namespace) -> int:
     result = portal.call("POST", "/ops/canary/abort", body)
     out.print(f"Rollout {result['rollout']}: {result['state']} (canary traffic is at 0)")
     return OK
+
+
+COMMANDS = {
+    "deploy": deploy,
+    "monitor": monitor,
+    "promote": promote,
+    "pause": pause_or_resume,
+    "resume": pause_or_resume,
+    "abort": abort,
+}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -194,6 +212,9 @@ def parser() -> argparse.ArgumentParser:
     mode.add_argument("--auto", action="store_true")
     mode.add_argument("--manual", action="store_true")
     sub.add_argument("--approver")
+    sub = command("pause", "hold the rollout at its current weight")
+    sub.add_argument("--reason", default="")
+    command("resume", "carry on where the rollout was paused")
     sub = command("abort", "the kill switch: all traffic back to stable now")
     sub.add_argument("--reason", required=True)
     sub.add_argument("--operator")
@@ -213,9 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         args.service = os.environ.get("CANARY_SERVICE", "backend")
     portal = Portal(args.url, args.token)
     try:
-        return {"deploy": deploy, "monitor": monitor, "promote": promote, "abort": abort}[
-            args.command
-        ](portal, args)
+        run = COMMANDS[args.command]
+        return run(portal, args)
     except Refusal as refusal:
         err.print(f"refused: {refusal.message}")
         for reason in refusal.blocking:

@@ -48,6 +48,11 @@ def test_deploy_monitor_promote(
     assert "running at 1%" in result.stdout
     rollout = Rollout.objects.get(version="v2.1.0")
 
+    _, sam = token_issue(user=team["sam"], scopes=["canary:operate", "read"])
+    paused = canary(live_server, sam, "pause", "--version", "v2.1.0", "--reason", "lunch")
+    assert paused.returncode == 0 and "paused" in paused.stdout
+    assert canary(live_server, sam, "pause", "--version", "v2.1.0").returncode == 1
+    assert "running" in canary(live_server, sam, "resume", "--version", "v2.1.0").stdout
     _, carol = token_issue(user=team["carol"], scopes=["canary:operate", "read"])
     result = canary(
         live_server,
