@@ -99,6 +99,7 @@ class Phase(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     verdict = models.CharField(max_length=10, choices=PhaseVerdict.choices, blank=True)
+    extended = models.BooleanField(default=False, help_text="Extended once for lack of data.")
 
     class Meta:
         ordering = ["index"]
@@ -257,3 +258,112 @@ class MetricSample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service} {self.version} {self.variant} {self.start:%H:%M:%S}"
+
+
+class AbortRule(models.Model):
+    """A condition on the canary's metrics that, held for a duration, rolls back or pauses."""
+
+    class Metric(models.TextChoices):
+        ERROR_RATE = "error_rate", "Error rate (errors / requests)"
+        P95_LATENCY = "p95_latency_ms", "p95 latency (ms)"
+        STATUS_5XX = "status_5xx_rate", "5xx rate"
+        CONVERSION_DROP = "conversion_drop", "Conversion drop vs baseline (worst path)"
+        DB_CONNECTIONS = "db_connections_pct", "DB connection pool (%)"
+        MEMORY = "memory_pct", "Memory usage (%)"
+        PAYMENT_FAILURE = "payment_failure_rate", "Payment failure rate"
+        COMPLAINTS = "complaints", "Customer complaints (count in the window)"
+
+    class Action(models.TextChoices):
+        ROLLBACK = "rollback", "Immediate rollback"
+        PAUSE = "pause", "Pause & alert"
+
+    name = models.SlugField(max_length=40, unique=True)
+    metric = models.CharField(max_length=30, choices=Metric.choices)
+    operator = models.CharField(max_length=2, choices=[("ge", "≥"), ("gt", ">")], default="ge")
+    threshold = models.FloatField()
+    duration_s = models.PositiveIntegerField(help_text="How long the condition must hold.")
+    window_s = models.PositiveIntegerField(
+        default=60, help_text="Trailing window each evaluation computes the metric over."
+    )
+    action = models.CharField(max_length=10, choices=Action.choices)
+    stakeholders = models.CharField(max_length=200, blank=True)
+    description = models.CharField(max_length=200, blank=True)
+    is_active = models.BooleanField(default=True)
+
+    history = tracked_history()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RuleState(models.Model):
+    """Where one abort rule stands for one rollout (Prometheus-style: ok/pending/firing)."""
+
+    rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="rule_states")
+    rule = models.ForeignKey(AbortRule, on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(max_length=8, default="ok")
+    since = models.DateTimeField(null=True, blank=True, help_text="When the condition began.")
+    fired_at = models.DateTimeField(null=True, blank=True)
+    value = models.FloatField(null=True, blank=True)
+    evaluated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["rollout", "rule"], name="rule_state_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule} {self.state}"
+
+
+class MetricThreshold(models.Model):
+    """Warning and critical levels of one figure of the comparison (the guide's tables)."""
+
+    key = models.CharField(max_length=40, unique=True)
+    warning = models.FloatField()
+    critical = models.FloatField()
+    higher_is_worse = models.BooleanField(default=True)
+
+    history = tracked_history()
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class ConversionTarget(models.Model):
+    """A critical path's conversion baseline and the least acceptable rate."""
+
+    path = models.CharField(max_length=200, unique=True)
+    baseline = models.FloatField()
+    min_acceptable = models.FloatField()
+
+    history = tracked_history()
+
+    class Meta:
+        ordering = ["path"]
+
+    def __str__(self) -> str:
+        return self.path
+
+
+class ComplaintReport(models.Model):
+    """Customer complaints about a version, counted by support in the admin or the API."""
+
+    service = models.CharField(max_length=64)
+    version = models.CharField(max_length=64)
+    count = models.PositiveIntegerField(default=1)
+    at = models.DateTimeField(default=clock.now)
+    note = models.TextField(blank=True)
+    reported_by = models.CharField(max_length=150)
+
+    class Meta:
+        indexes = [models.Index(fields=["service", "version", "at"], name="complaint_window")]
+
+    def __str__(self) -> str:
+        return f"{self.count} complaint(s) about {self.service} {self.version}"

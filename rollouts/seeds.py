@@ -36,9 +36,103 @@ SEGMENTS = [
 ]
 
 
-def seed_rollouts(Plan: Any = None, Segment: Any = None) -> None:
-    if Plan is None:
-        from rollouts.models import Plan, Segment
+# name, metric, operator, threshold, duration, window, action, stakeholders, description
+ABORT_RULES = [
+    ("error_rate", "error_rate", "ge", 0.05, 300, 60, "rollback", "", "Error rate ≥ 5% for 5m"),
+    (
+        "p95_latency",
+        "p95_latency_ms",
+        "gt",
+        300,
+        600,
+        60,
+        "rollback",
+        "",
+        "p95 latency > 300ms for 10m",
+    ),
+    (
+        "conversion_drop",
+        "conversion_drop",
+        "ge",
+        0.05,
+        900,
+        300,
+        "rollback",
+        "",
+        "Conversion rate drop ≥ 5% for 15m",
+    ),
+    (
+        "status_5xx",
+        "status_5xx_rate",
+        "ge",
+        0.02,
+        300,
+        60,
+        "rollback",
+        "",
+        "5xx errors ≥ 2% for 5m",
+    ),
+    (
+        "db_connections",
+        "db_connections_pct",
+        "ge",
+        95,
+        180,
+        60,
+        "rollback",
+        "",
+        "DB connection pool ≥ 95% for 3m",
+    ),
+    ("memory", "memory_pct", "ge", 90, 300, 60, "rollback", "", "Memory usage ≥ 90% for 5m"),
+    (
+        "payment_failures",
+        "payment_failure_rate",
+        "gt",
+        0.01,
+        600,
+        60,
+        "pause",
+        "@payments-team, @council-stewards",
+        "Payment failure rate > 1% for 10m: pause & alert",
+    ),
+    (
+        "complaints",
+        "complaints",
+        "gt",
+        10,
+        0,
+        3600,
+        "pause",
+        "@customer-success, @council-stewards",
+        "Customer complaints > 10 in 1h: pause & review",
+    ),
+]
+
+# key, warning, critical, higher is worse
+THRESHOLDS = [
+    ("latency.p50", 100, 200, True),
+    ("latency.p95", 250, 300, True),
+    ("latency.p99", 400, 500, True),
+    ("error_rate", 0.01, 0.05, True),
+    ("status.4xx", 0.02, 0.05, True),
+    ("status.5xx", 0.005, 0.02, True),
+    ("conversion.drop", 0.02, 0.05, True),
+    ("margin.drop_pct", 3, 5, True),
+    ("system.cpu_pct", 70, 85, True),
+    ("system.memory_pct", 75, 90, True),
+    ("system.disk_io_pct", 80, 95, True),
+    ("system.db_connections_pct", 80, 95, True),
+    ("system.queue_depth", 1000, 5000, True),
+]
+
+CONVERSIONS = [
+    ("/checkout", 0.855, 0.80),
+    ("/signup", 0.65, 0.60),
+    ("/api/payments/process", 0.995, 0.98),
+]
+
+
+def seed_plans(Plan: Any, Segment: Any) -> None:
     for name, values in PLANS.items():
         Plan.objects.get_or_create(name=name, defaults=values)
     for position, (name, attribute, value, share) in enumerate(SEGMENTS):
@@ -51,3 +145,35 @@ def seed_rollouts(Plan: Any = None, Segment: Any = None) -> None:
                 "position": position,
             },
         )
+
+
+def seed_rules(AbortRule: Any, MetricThreshold: Any, ConversionTarget: Any) -> None:
+    for name, metric, op, threshold, duration, window, action, who, text in ABORT_RULES:
+        AbortRule.objects.get_or_create(
+            name=name,
+            defaults={
+                "metric": metric,
+                "operator": op,
+                "threshold": threshold,
+                "duration_s": duration,
+                "window_s": window,
+                "action": action,
+                "stakeholders": who,
+                "description": text,
+            },
+        )
+    for key, warning, critical, higher in THRESHOLDS:
+        MetricThreshold.objects.get_or_create(
+            key=key, defaults={"warning": warning, "critical": critical, "higher_is_worse": higher}
+        )
+    for path, baseline, minimum in CONVERSIONS:
+        ConversionTarget.objects.get_or_create(
+            path=path, defaults={"baseline": baseline, "min_acceptable": minimum}
+        )
+
+
+def seed_rollouts() -> None:
+    from rollouts import models
+
+    seed_plans(models.Plan, models.Segment)
+    seed_rules(models.AbortRule, models.MetricThreshold, models.ConversionTarget)

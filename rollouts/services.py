@@ -545,15 +545,32 @@ def _tick_live(rollout_id: int, analyser: Analyser) -> str:
         if now < rollout.phase_ends_at:
             rollout.save(update_fields=["last_analysis"])
             return "checked"
-        if rollout.state == RolloutState.MONITORING:
-            if rollout.auto_promote and result.validation_passed:
-                _promote(rollout, None, "auto")
-                return "promoted"
-        elif result.validation_passed:
-            _advance(rollout, now)
-            return "advanced"
+        if result.validation_passed:
+            if rollout.state == RolloutState.MONITORING:
+                if rollout.auto_promote:
+                    _promote(rollout, None, "auto")
+                    return "promoted"
+            else:
+                _advance(rollout, now)
+                return "advanced"
+        elif result.inconclusive:
+            return _lacking_data(rollout, now)
         rollout.save(update_fields=["last_analysis"])
         return "checked"
+
+
+def _lacking_data(rollout: Rollout, now: datetime) -> str:
+    """A phase without enough data is extended once, then paused for a steward."""
+    phase = rollout.phases.get(index=rollout.phase_index)
+    if not phase.extended:
+        phase.extended = True
+        phase.save(update_fields=["extended"])
+        rollout.phase_ends_at = now + timedelta(seconds=phase.duration_s)
+        _save(rollout)
+        _audit(rollout, "phase_extended", phase=phase.index, reason="insufficient data")
+        return "checked"
+    _pause(rollout, "Insufficient data after one extension: a steward decides.")
+    return "paused"
 
 
 def _advance(rollout: Rollout, now: datetime) -> None:

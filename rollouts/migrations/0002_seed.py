@@ -1,10 +1,10 @@
 from django.db import migrations
 
-from rollouts.seeds import seed_rollouts
+from rollouts.seeds import seed_plans
 
 
 def seed(apps, schema_editor):
-    seed_rollouts(apps.get_model("rollouts", "Plan"), apps.get_model("rollouts", "Segment"))
+    seed_plans(apps.get_model("rollouts", "Plan"), apps.get_model("rollouts", "Segment"))
 
 
 class Migration(migrations.Migration):

@@ -51,9 +51,10 @@ def feed(
     requests: int = 1000,
     errors: int = 0,
     latency: dict | None = None,
+    **extra: Any,
 ) -> None:
     """Metric samples, one per 10 s: the analysis function's inputs."""
-    latency = latency or HEALTHY_LATENCY
+    latency = latency or HEALTHY_LATENCY  # a sample of the latencies, the same shape for all
     rows = []
     for n in range(0, seconds, 10):
         begin = start + timedelta(seconds=n)
@@ -66,9 +67,9 @@ def feed(
                 end=begin + timedelta(seconds=10),
                 requests=requests,
                 errors=errors,
-                status_5xx=errors,
                 latency_le=latency["le"],
                 latency_counts=latency["counts"],
+                **{"status_5xx": errors, **extra},
             )
         )
     MetricSample.objects.bulk_create(rows)

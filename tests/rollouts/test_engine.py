@@ -35,8 +35,18 @@ def clock() -> Iterator[Any]:
 
 
 def healthy_until(rollout: Rollout, offset_s: int) -> None:
-    feed(rollout.service, rollout.version, "canary", at(0), offset_s)
-    feed(rollout.service, "v2.0.3", "stable", at(0), offset_s, requests=20000)
+    """Healthy traffic split as the plan's weights split it, phase by phase."""
+    feed(rollout.service, "v2.0.3", "stable", at(-3600), 3600, requests=2000)
+    start = 0
+    for phase in rollout.phases.order_by("index"):
+        weight, length = phase.weight, phase.duration_s
+        if weight < 100:
+            feed(rollout.service, "v2.0.3", "stable", at(start), length, requests=2000)
+            canary = max(1, round(2000 * weight / (100 - weight)))
+        else:
+            length, canary = offset_s - start, 2000
+        feed(rollout.service, rollout.version, "canary", at(start), length, requests=canary)
+        start += length
 
 
 def test_a_standard_plan_walks_1_5_20_100_and_is_promoted(
@@ -62,7 +72,10 @@ def test_a_standard_plan_walks_1_5_20_100_and_is_promoted(
         assert state(rollout) == before, f"advanced early at {boundary - 1}s"
         clock.move_to(at(boundary))
         services.tick()
-        assert state(rollout) == expected
+        assert state(rollout) == expected, (
+            rollout.last_analysis["reason"],
+            rollout.last_analysis["inputs"],
+        )
         assert split().weight == expected[2]
     promote_at = 3600 + 7200
     clock.move_to(at(promote_at - 1))
@@ -164,8 +177,17 @@ def test_a_sustained_error_rate_rolls_back_and_the_report_says_why(
     approved: Callable[..., Release], team: dict[str, Any], clock: Any
 ) -> None:
     rollout = services.rollout_start(release=approved(), actor=team["erin"])
-    feed("backend", "v2.1.0", "canary", at(0), 300, requests=1000, errors=100)
-    clock.move_to(at(300))
+    feed("backend", "v2.1.0", "canary", at(0), 600, requests=1000, errors=100)
+    clock.move_to(at(60))
+    services.tick()  # first seen: pending
+    clock.move_to(at(359))
+    services.tick()
+    rollout.refresh_from_db()
+    assert rollout.state == "running"
+    assert {r["name"]: r["state"] for r in rollout.last_analysis["rules"]}[
+        "error_rate"
+    ] == "pending"
+    clock.move_to(at(360))
     services.tick()
     rollout.refresh_from_db()
     assert rollout.state == "rolled_back"
@@ -180,7 +202,8 @@ def test_a_sustained_error_rate_rolls_back_and_the_report_says_why(
         "incident_report": "ok",
     }
     report = rollout.incident_report
-    assert "rule error_rate" in report and "10.00%" in report and "weight when" in report
+    assert "rule error_rate" in report and "error_rate 0.1 ≥ 0.05" in report
+    assert "weight when" in report
     assert rollout.phases.get(index=0).verdict == "failed"
     assert PostRollbackAction.objects.filter(rollout=rollout).count() == 5
 
