@@ -351,7 +351,7 @@ def _validate(rollout: Rollout, now: datetime, result: Analysis) -> None:
     p95_limit = base_p95 * 1.10 if base_p95 is not None else 300.0
     weight = rollout.weight
     expected_rps = stable.rps * weight / (100 - weight) if stable.enough and weight < 100 else None
-    gates = {
+    gates: dict[str, dict[str, Any]] = {
         "requests": {
             "value": phase.requests,
             "min": settings.CANARY_MIN_REQUESTS,
