@@ -9,7 +9,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from portal import views
 from portal.api import ApiRoot
 from portal.health import PROBES
-from rollouts.api.views import KillSwitch
+from rollouts.api.views import CanaryMetrics, KillSwitch
 
 # Admin sign-in goes through allauth, so MFA applies to the admin too.
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
@@ -26,6 +26,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     re_path(rf"^health/(?P<probe>{'|'.join(PROBES)})$", views.health, name="health"),
     path("ops/canary/abort", KillSwitch.as_view(), name="kill-switch"),
+    path("ops/canary/metrics", CanaryMetrics.as_view(), name="canary-metrics"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include((api_v1, "api"))),

@@ -19,7 +19,17 @@ from governance.roles import user_roles
 from portal import clock
 from portal.errors import Refused
 from rollouts import services
-from rollouts.models import Plan, PostRollbackAction, Rollout, Segment, ServiceHooks
+from rollouts.models import (
+    AbortRule,
+    ComplaintReport,
+    ConversionTarget,
+    MetricThreshold,
+    Plan,
+    PostRollbackAction,
+    Rollout,
+    Segment,
+    ServiceHooks,
+)
 
 OPERATORS = frozenset({Role.STEWARD, Role.OPS})
 ABORTERS = frozenset({Role.COUNCIL, Role.STEWARD, Role.OPS})
@@ -221,3 +231,50 @@ class ServiceHooksAdmin(RoleAccess, SimpleHistoryAdmin):
         "clear_cache_command",
         "clear_cache_webhook",
     ]
+
+
+@admin.register(AbortRule)
+class AbortRuleAdmin(RoleAccess, SimpleHistoryAdmin):
+    view_roles = frozenset({Role.COUNCIL, Role.STEWARD, Role.OPS, Role.ENGINEER})
+    edit_roles = STEWARDS
+    list_display = [
+        "name",
+        "metric",
+        "operator",
+        "threshold",
+        "duration_s",
+        "window_s",
+        "action",
+        "stakeholders",
+        "is_active",
+    ]
+    list_filter = ["action", "is_active"]
+
+
+@admin.register(MetricThreshold)
+class MetricThresholdAdmin(RoleAccess, SimpleHistoryAdmin):
+    edit_roles = STEWARDS
+    list_display = ["key", "warning", "critical", "higher_is_worse"]
+
+
+@admin.register(ConversionTarget)
+class ConversionTargetAdmin(RoleAccess, SimpleHistoryAdmin):
+    edit_roles = STEWARDS | frozenset({Role.FINANCE})
+    list_display = ["path", "baseline", "min_acceptable"]
+
+
+@admin.register(ComplaintReport)
+class ComplaintReportAdmin(RoleAccess, admin.ModelAdmin):
+    """Support's count of customer complaints about a version; the complaints rule adds
+    these to the `complaints` reported with metrics."""
+
+    edit_roles = frozenset({Role.COUNCIL, Role.STEWARD, Role.OPS})
+    list_display = ["service", "version", "count", "at", "reported_by", "note"]
+    list_filter = ["service"]
+    fields = ["service", "version", "count", "at", "note"]
+
+    def save_model(
+        self, request: HttpRequest, obj: ComplaintReport, form: Any, change: bool
+    ) -> None:
+        obj.reported_by = request.user.get_username()
+        super().save_model(request, obj, form, change)

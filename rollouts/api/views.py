@@ -20,6 +20,7 @@ from portal.api import KeysetPagination
 from portal.errors import Invalid, NotFound
 from rollouts import routing, services
 from rollouts.choices import ACTIVE_STATES, RollbackMode, RolloutState
+from rollouts.comparison import compare
 from rollouts.ingest import ingest
 from rollouts.models import Rollout
 from rollouts.presenters import rollout_json
@@ -255,6 +256,30 @@ class RoutingDecide(APIView):
         body.is_valid(raise_exception=True)
         decision = routing.decide(**body.validated_data)
         return Response(decision.as_json())
+
+
+class CanaryMetrics(APIView):
+    """GET /ops/canary/metrics?version=V[&service=S]: the live comparison."""
+
+    required_scope = Scope.READ
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        version = request.query_params.get("version", "")
+        if not version:
+            raise exceptions.ValidationError({"version": ["This query parameter is required."]})
+        rollouts = Rollout.objects.filter(version=version)
+        if request.query_params.get("service"):
+            rollouts = rollouts.filter(service=request.query_params["service"])
+        active = rollouts.filter(state__in=ACTIVE_STATES)
+        if active.values("service").distinct().count() > 1:
+            raise Invalid(
+                f"Version {version} is rolling out on several services: name the service."
+            )
+        rollout = active.first() or rollouts.order_by("-started_at", "-id").first()
+        if rollout is None:
+            raise NotFound(f"No rollout of version {version}.")
+        return Response(compare(rollout))
 
 
 class MetricsIngest(APIView):
