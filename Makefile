@@ -18,15 +18,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-# Local portal on SQLite with the demo loaded, and the embedded engine ticking beside
-# it (canary_tick); needs neither PostgreSQL nor Redis.
-TICK_EVERY ?= 2
+# Local portal on SQLite with the demo loaded: the embedded engine (canary_tick) and a
+# traffic simulator run beside the server, at a demo time scale (a 10-minute phase lasts
+# 10 seconds). Needs neither PostgreSQL nor Redis.
+TICK_EVERY ?= 1
+DEMO_TIME_SCALE ?= 60
 run: install
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
-	DEBUG=1 $(BIN)/python manage.py seed_demo
-	DEBUG=1 $(BIN)/python manage.py canary_tick --every $(TICK_EVERY) & tick=$$!; \
-	trap 'kill $$tick 2>/dev/null' EXIT INT TERM; \
-	DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:8000
+	DEBUG=1 CANARY_TIME_SCALE=$(DEMO_TIME_SCALE) $(BIN)/python manage.py seed_demo --rollouts
+	export DEBUG=1 CANARY_TIME_SCALE=$(DEMO_TIME_SCALE); \
+	$(BIN)/python manage.py canary_tick --every $(TICK_EVERY) & tick=$$!; \
+	$(BIN)/python manage.py demo_traffic --every 1 --failing search & traffic=$$!; \
+	trap 'kill $$tick $$traffic 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/python manage.py runserver 127.0.0.1:8000
 
 test: install
 	DEBUG=1 DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \

@@ -32,6 +32,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--force", action="store_true", help="Seed even with DEBUG off (never in production)."
         )
+        parser.add_argument(
+            "--rollouts",
+            action="store_true",
+            help="Also deploy two demo releases (checkout: healthy; search: fails at 5%%).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG and not options["force"]:
@@ -48,6 +53,8 @@ class Command(BaseCommand):
         if admin is None:
             User.objects.create_superuser("admin", "admin@example.com", DEMO_PASSWORD)
         self._seed_releases(User)
+        if options["rollouts"]:
+            self._seed_rollouts(User)
         self.stdout.write(
             f"Demo members: {', '.join(name for name, _ in DEMO_MEMBERS)} and admin; "
             f"password '{DEMO_PASSWORD}'."
@@ -85,3 +92,40 @@ class Command(BaseCommand):
                 changelog="New header and navigation.",
                 rollback_plan="Redeploy v3.3.2.",
             )
+
+    def _seed_rollouts(self, User: Any) -> None:
+        """Fresh demo versions each run, approved and deployed, unless one is still active."""
+        from rollouts.models import Rollout
+        from rollouts.services import active_rollout, rollout_start
+
+        signers = {
+            role: User.objects.get(username=name)
+            for name, (role,) in DEMO_MEMBERS
+            if role != "council"
+        }
+        for service, changelog in (
+            ("checkout", "Faster basket totals."),
+            ("search", "New ranking model."),
+        ):
+            if active_rollout(service) is not None:
+                continue
+            version = f"v1.{Rollout.objects.filter(service=service).count() + 1}.0"
+            release = release_create(
+                author=signers["engineer"],
+                service=service,
+                version=version,
+                tier="low",
+                changed_paths=[f"src/{service}/service.py"],
+                change_types=["feature"],
+                changelog=changelog,
+                rollback_plan=f"Redeploy the previous {service} version.",
+            )
+            for item in release.items.filter(required=True):
+                checklist_sign(
+                    release=release,
+                    key=item.key,
+                    user=signers[item.signer_roles[0]],
+                    status="passed",
+                )
+            rollout_start(release=release, actor=signers["engineer"], stable_version="v1.0.0")
+            self.stdout.write(f"Deployed demo rollout {service} {version}.")
