@@ -10,6 +10,7 @@ from portal import views
 from portal.api import ApiRoot
 from portal.health import PROBES
 from rollouts.api.views import CanaryMetrics, KillSwitch
+from rollouts.dashboard import rollout_dashboard
 
 # Admin sign-in goes through allauth, so MFA applies to the admin too.
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
@@ -27,6 +28,7 @@ urlpatterns = [
     re_path(rf"^health/(?P<probe>{'|'.join(PROBES)})$", views.health, name="health"),
     path("ops/canary/abort", KillSwitch.as_view(), name="kill-switch"),
     path("ops/canary/metrics", CanaryMetrics.as_view(), name="canary-metrics"),
+    path("rollouts/<int:pk>/dashboard/", rollout_dashboard, name="rollout-dashboard"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include((api_v1, "api"))),

@@ -50,7 +50,8 @@ from rollouts.models import (
     RuleState,
 )
 
-MIN_CONVERSION_ATTEMPTS = 20
+# Fewer attempts than this make a conversion rate noise, not a measurement.
+MIN_CONVERSION_ATTEMPTS = 100
 MIN_PAYMENTS = 20
 
 

@@ -5,6 +5,7 @@ their canary reaches 5%, so the error-rate rule rolls them back."""
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +17,13 @@ from rollouts.models import Rollout, TrafficSplit
 STABLE_RPS = 2000
 BOUNDS = [25, 50, 100, 200, 300, 500, 1000, "+Inf"]
 HEALTHY = [0.10, 0.30, 0.40, 0.15, 0.03, 0.015, 0.005, 0.0]
+
+
+def _binomial(rnd: random.Random, n: int, p: float) -> int:
+    """Successes out of n tries: unbiased at any n (normal approximation for large n)."""
+    if n <= 200:
+        return sum(rnd.random() < p for _ in range(n))
+    return min(n, max(0, round(rnd.gauss(n * p, math.sqrt(n * p * (1 - p))))))
 
 
 def _sample(
@@ -31,7 +39,7 @@ def _sample(
     errors = sum(1 for _ in range(min(requests, 5000)) if rnd.random() < error_rate)
     errors = round(errors * requests / min(requests, 5000)) if requests > 5000 else errors
     counts = [round(requests * share) for share in HEALTHY]
-    attempts = max(1, requests // 20)
+    attempts = max(1, requests // 10)
     orders = max(1, requests // 50)
     return {
         "service": service,
