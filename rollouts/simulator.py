@@ -55,7 +55,7 @@ def _sample(
         "conversions": {
             "/checkout": {
                 "attempts": attempts,
-                "successes": round(attempts * rnd.uniform(0.85, 0.87)),
+                "successes": _binomial(rnd, attempts, 0.86),
             }
         },
         "business": {
