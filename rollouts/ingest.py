@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 
+from portal import clock
 from portal.errors import Invalid
 from rollouts.choices import Variant
 from rollouts.models import MetricSample
@@ -154,5 +156,48 @@ def ingest(body: Any) -> int:
                 errors={"samples": {str(index): {bad.field: [bad.message]}}},
             ) from None
     with transaction.atomic():
-        MetricSample.objects.bulk_create(rows, batch_size=1000)
+        if connection.vendor == "postgresql":
+            _copy(rows)
+        else:
+            MetricSample.objects.bulk_create(rows, batch_size=1000)
     return len(rows)
+
+
+_COLUMNS = [
+    "service",
+    "version",
+    "variant",
+    "start",
+    "end",
+    "requests",
+    "errors",
+    "status_4xx",
+    "status_5xx",
+    "latency_le",
+    "latency_counts",
+    "conversions",
+    "business",
+    "system",
+    "complaints",
+    "received_at",
+]
+_JSON = {"latency_le", "latency_counts", "conversions", "business", "system"}
+
+
+def _copy(rows: list[MetricSample]) -> None:
+    """Validated rows go in with COPY: the same table, the same transaction, far fewer
+    round trips than INSERTs."""
+    received = clock.now()
+    quoted = ", ".join(f'"{name}"' for name in _COLUMNS)
+    sql = f"COPY rollouts_metricsample ({quoted}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for row in rows:
+            row.received_at = received
+            copy.write_row(
+                [
+                    json.dumps(getattr(row, name))
+                    if name in _JSON and getattr(row, name) is not None
+                    else getattr(row, name)
+                    for name in _COLUMNS
+                ]
+            )

@@ -506,7 +506,7 @@ def tick(*, analyser: Analyser = analyse) -> dict[str, int]:
     for rollout_id in live.values_list("pk", flat=True):
         outcome = _tick_live(rollout_id, analyser)
         counts["checked"] += 1
-        if outcome in counts:
+        if outcome in counts and outcome != "checked":
             counts[outcome] += 1
     rolling = Rollout.objects.filter(state=RolloutState.ROLLING_BACK)
     for rollout_id in rolling.values_list("pk", flat=True):
