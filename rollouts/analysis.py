@@ -120,28 +120,13 @@ def window_stats(
     detail: bool = True,
 ) -> WindowStats:
     """Totals of the samples ending in (start, end]; with `detail`, merged histograms,
-    conversions, business sums and system averages too."""
+    conversions, business sums and system averages too (all from one query)."""
     samples = MetricSample.objects.filter(
         service=service, variant=variant, end__gt=start, end__lte=end
     )
     if version:
         samples = samples.filter(version=version)
-    totals = samples.aggregate(
-        r=Sum("requests"),
-        e=Sum("errors"),
-        c4=Sum("status_4xx"),
-        c5=Sum("status_5xx"),
-        cp=Sum("complaints"),
-    )
-    stats = WindowStats(
-        start,
-        end,
-        totals["r"] or 0,
-        totals["e"] or 0,
-        totals["c4"] or 0,
-        totals["c5"] or 0,
-        totals["cp"] or 0,
-    )
+    stats = WindowStats(start, end)
     if version:
         stats.complaints += (
             ComplaintReport.objects.filter(
@@ -150,14 +135,40 @@ def window_stats(
             or 0
         )
     if not detail:
+        totals = samples.aggregate(
+            r=Sum("requests"),
+            e=Sum("errors"),
+            c4=Sum("status_4xx"),
+            c5=Sum("status_5xx"),
+            cp=Sum("complaints"),
+        )
+        stats.requests, stats.errors = totals["r"] or 0, totals["e"] or 0
+        stats.status_4xx, stats.status_5xx = totals["c4"] or 0, totals["c5"] or 0
+        stats.complaints += totals["cp"] or 0
         return stats
     merged: dict[float, int] = defaultdict(int)
     conversions: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     business: dict[str, float] = defaultdict(float)
     system_sum: dict[str, float] = defaultdict(float)
     system_n: dict[str, int] = defaultdict(int)
-    rows = samples.values_list("latency_le", "latency_counts", "conversions", "business", "system")
-    for bounds, counts, conv, biz, system in rows:
+    rows = samples.values_list(
+        "requests",
+        "errors",
+        "status_4xx",
+        "status_5xx",
+        "complaints",
+        "latency_le",
+        "latency_counts",
+        "conversions",
+        "business",
+        "system",
+    )
+    for requests, errors, c4, c5, complaints, bounds, counts, conv, biz, system in rows:
+        stats.requests += requests
+        stats.errors += errors
+        stats.status_4xx += c4
+        stats.status_5xx += c5
+        stats.complaints += complaints
         for bound, count in zip(bounds or [], counts or [], strict=True):
             merged[math.inf if bound == "+Inf" else float(bound)] += count
         for path, block in (conv or {}).items():
@@ -250,13 +261,29 @@ def _round(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def evaluate_rules(rollout: Rollout, now: datetime) -> list[tuple[AbortRule, RuleState, bool]]:
+@dataclass(frozen=True)
+class Reference:
+    """The rules and conversion targets, read once per tick rather than per rollout."""
+
+    rules: list[AbortRule]
+    targets: list[ConversionTarget]
+
+
+def load_reference() -> Reference:
+    return Reference(
+        list(AbortRule.objects.filter(is_active=True)), list(ConversionTarget.objects.all())
+    )
+
+
+def evaluate_rules(
+    rollout: Rollout, now: datetime, reference: Reference | None = None
+) -> list[tuple[AbortRule, RuleState, bool]]:
     """Evaluate every active rule for the rollout; returns (rule, state, started firing)."""
-    targets = list(ConversionTarget.objects.all())
+    reference = reference or load_reference()
     states = {s.rule_id: s for s in RuleState.objects.filter(rollout=rollout)}
     windows: dict[int, WindowStats] = {}
     results = []
-    for rule in AbortRule.objects.filter(is_active=True):
+    for rule in reference.rules:
         window_s = max(1, round(clock.scaled(rule.window_s).total_seconds()))
         if window_s not in windows:
             windows[window_s] = window_stats(
@@ -265,8 +292,9 @@ def evaluate_rules(rollout: Rollout, now: datetime) -> list[tuple[AbortRule, Rul
                 version=rollout.version,
                 start=now - timedelta(seconds=window_s),
                 end=now,
+                detail=rule.metric != AbortRule.Metric.COMPLAINTS,
             )
-        value = rule_value(rule, windows[window_s], targets)
+        value = rule_value(rule, windows[window_s], reference.targets)
         condition = (
             None
             if value is None
@@ -281,13 +309,18 @@ def evaluate_rules(rollout: Rollout, now: datetime) -> list[tuple[AbortRule, Rul
         if started:
             state.fired_at = now
         state.value, state.evaluated_at = value, now
-        state.save()
         results.append((rule, state, started))
+    fresh = [state for _, state, _ in results if state.pk is None]
+    RuleState.objects.bulk_create(fresh)
+    RuleState.objects.bulk_update(
+        [state for _, state, _ in results if state not in fresh],
+        ["state", "since", "fired_at", "value", "evaluated_at"],
+    )
     return results
 
 
-def analyse(rollout: Rollout, now: datetime) -> Analysis:
-    evaluations = evaluate_rules(rollout, now)
+def analyse(rollout: Rollout, now: datetime, reference: Reference | None = None) -> Analysis:
+    evaluations = evaluate_rules(rollout, now, reference)
     result = Analysis(at=now, verdict=Verdict.INCONCLUSIVE)
     for rule, state, _started in evaluations:
         result.rules.append(

@@ -4,6 +4,7 @@ Conflict (409) to the rest; each writes history and an audit event."""
 
 from __future__ import annotations
 
+import functools
 import shlex
 import subprocess
 import threading
@@ -23,7 +24,7 @@ from governance.models import Release
 from governance.services import release_mark_deployed
 from portal import clock
 from portal.errors import Conflict, Invalid
-from rollouts.analysis import Analysis, analyse, stable_window
+from rollouts.analysis import Analysis, analyse, load_reference, stable_window
 from rollouts.choices import (
     ABORTABLE_STATES,
     ACTIVE_STATES,
@@ -491,8 +492,11 @@ def rollback_verify(rollout_id: int) -> dict[str, Any] | None:
         return rollback.verification
 
 
-def tick(*, analyser: Analyser = analyse) -> dict[str, int]:
+def tick(*, analyser: Analyser | None = None) -> dict[str, int]:
     """One engine tick over every active rollout; safe to run twice at once."""
+    if analyser is None:
+        reference = load_reference()
+        analyser = functools.partial(analyse, reference=reference)
     counts = {
         "checked": 0,
         "advanced": 0,
@@ -543,7 +547,7 @@ def _tick_live(rollout_id: int, analyser: Analyser) -> str:
             _pause(rollout, result.reason)
             return "paused"
         if now < rollout.phase_ends_at:
-            rollout.save(update_fields=["last_analysis"])
+            _store_analysis(rollout)
             return "checked"
         if result.validation_passed:
             if rollout.state == RolloutState.MONITORING:
@@ -555,8 +559,13 @@ def _tick_live(rollout_id: int, analyser: Analyser) -> str:
                 return "advanced"
         elif result.inconclusive:
             return _lacking_data(rollout, now)
-        rollout.save(update_fields=["last_analysis"])
+        _store_analysis(rollout)
         return "checked"
+
+
+def _store_analysis(rollout: Rollout) -> None:
+    # An update, not save(): a verdict every tick is not a change worth a history row.
+    Rollout.objects.filter(pk=rollout.pk).update(last_analysis=rollout.last_analysis)
 
 
 def _lacking_data(rollout: Rollout, now: datetime) -> str:

@@ -276,3 +276,17 @@ def test_verification_and_overdue_reminders(
     services.action_close(action=action, actor=team["sam"], notes="done")
     with pytest.raises(Conflict):
         services.action_close(action=action, actor=team["sam"])
+
+
+def test_a_tick_without_a_transition_writes_no_history(
+    approved: Callable[..., Release], team: dict[str, Any], clock: Any
+) -> None:
+    rollout = services.rollout_start(release=approved(), actor=team["erin"])
+    healthy_until(rollout, 600)
+    before = rollout.history.count()
+    for second in (60, 120, 180):
+        clock.move_to(at(second))
+        services.tick()
+    rollout.refresh_from_db()
+    assert rollout.history.count() == before
+    assert rollout.last_analysis["at"] == "2026-11-26T14:03:00Z"
