@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,6 +41,7 @@ from django.conf import settings
 from django.db.models import Sum
 
 from portal import clock
+from portal.bulk import update_rows
 from rollouts.choices import Variant, Verdict
 from rollouts.models import (
     AbortRule,
@@ -146,23 +148,32 @@ def window_stats(
         stats.status_4xx, stats.status_5xx = totals["c4"] or 0, totals["c5"] or 0
         stats.complaints += totals["cp"] or 0
         return stats
+    rows = samples.values_list(*_DETAIL_FIELDS)
+    _accumulate(stats, rows)
+    return stats
+
+
+_DETAIL_FIELDS = (
+    "requests",
+    "errors",
+    "status_4xx",
+    "status_5xx",
+    "complaints",
+    "latency_le",
+    "latency_counts",
+    "conversions",
+    "business",
+    "system",
+)
+
+
+def _accumulate(stats: WindowStats, rows: Iterable[tuple[Any, ...]]) -> None:
+    """Add sample rows (the _DETAIL_FIELDS, in order) into the window's figures."""
     merged: dict[float, int] = defaultdict(int)
     conversions: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     business: dict[str, float] = defaultdict(float)
     system_sum: dict[str, float] = defaultdict(float)
     system_n: dict[str, int] = defaultdict(int)
-    rows = samples.values_list(
-        "requests",
-        "errors",
-        "status_4xx",
-        "status_5xx",
-        "complaints",
-        "latency_le",
-        "latency_counts",
-        "conversions",
-        "business",
-        "system",
-    )
     for requests, errors, c4, c5, complaints, bounds, counts, conv, biz, system in rows:
         stats.requests += requests
         stats.errors += errors
@@ -184,7 +195,6 @@ def window_stats(
     stats.conversions = dict(conversions)
     stats.business = dict(business)
     stats.system = {key: system_sum[key] / system_n[key] for key in system_sum}
-    return stats
 
 
 def rule_value(
@@ -261,46 +271,101 @@ def _round(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(value, digits)
 
 
-@dataclass(frozen=True)
-class Reference:
-    """The rules and conversion targets, read once per tick rather than per rollout."""
+def _window_s(seconds: int) -> int:
+    return max(1, round(clock.scaled(seconds).total_seconds()))
 
+
+@dataclass
+class TickData:
+    """What the rules need for a set of rollouts, read in a few queries: the rules and
+    conversion targets, every rule window of every rollout, and the rules' states."""
+
+    now: datetime
     rules: list[AbortRule]
     targets: list[ConversionTarget]
+    windows: dict[int, dict[int, WindowStats]] = field(default_factory=dict)
+    states: dict[int, dict[int, RuleState]] = field(default_factory=dict)
+    changed: list[RuleState] = field(default_factory=list)
+
+    def flush(self) -> None:
+        """Write the rule states evaluated since the last flush."""
+        fresh = [state for state in self.changed if state.pk is None]
+        stored = [state for state in self.changed if state.pk is not None]
+        RuleState.objects.bulk_create(fresh, batch_size=1000)
+        update_rows(stored, ["state", "since", "fired_at", "value", "evaluated_at"])
+        self.changed = []
 
 
-def load_reference() -> Reference:
-    return Reference(
-        list(AbortRule.objects.filter(is_active=True)), list(ConversionTarget.objects.all())
+def prepare(rollouts: list[Rollout], now: datetime) -> TickData:
+    data = TickData(
+        now, list(AbortRule.objects.filter(is_active=True)), list(ConversionTarget.objects.all())
     )
-
-
-def evaluate_rules(
-    rollout: Rollout, now: datetime, reference: Reference | None = None
-) -> list[tuple[AbortRule, RuleState, bool]]:
-    """Evaluate every active rule for the rollout; returns (rule, state, started firing)."""
-    reference = reference or load_reference()
-    states = {s.rule_id: s for s in RuleState.objects.filter(rollout=rollout)}
-    windows: dict[int, WindowStats] = {}
-    results = []
-    for rule in reference.rules:
-        window_s = max(1, round(clock.scaled(rule.window_s).total_seconds()))
-        if window_s not in windows:
-            windows[window_s] = window_stats(
-                service=rollout.service,
-                variant=Variant.CANARY,
-                version=rollout.version,
-                start=now - timedelta(seconds=window_s),
-                end=now,
-                detail=rule.metric != AbortRule.Metric.COMPLAINTS,
+    if not rollouts:
+        return data
+    counting = {
+        _window_s(r.window_s) for r in data.rules if r.metric == AbortRule.Metric.COMPLAINTS
+    }
+    detailed = {_window_s(r.window_s) for r in data.rules} - counting
+    services = {rollout.service for rollout in rollouts}
+    rows: dict[tuple[str, str], list[tuple[datetime, tuple[Any, ...]]]] = defaultdict(list)
+    if detailed:
+        for service, version, end, *values in MetricSample.objects.filter(
+            variant=Variant.CANARY,
+            service__in=services,
+            end__gt=now - timedelta(seconds=max(detailed)),
+            end__lte=now,
+        ).values_list("service", "version", "end", *_DETAIL_FIELDS):
+            rows[(service, version)].append((end, tuple(values)))
+    complaints: dict[int, dict[tuple[str, str], int]] = {}
+    for seconds in counting:
+        start = now - timedelta(seconds=seconds)
+        sums: dict[tuple[str, str], int] = defaultdict(int)
+        for row in (
+            MetricSample.objects.filter(
+                variant=Variant.CANARY, service__in=services, end__gt=start, end__lte=now
             )
-        value = rule_value(rule, windows[window_s], reference.targets)
+            .values("service", "version")
+            .annotate(n=Sum("complaints"))
+        ):
+            sums[(row["service"], row["version"])] += row["n"] or 0
+        for row in (
+            ComplaintReport.objects.filter(service__in=services, at__gt=start, at__lte=now)
+            .values("service", "version")
+            .annotate(n=Sum("count"))
+        ):
+            sums[(row["service"], row["version"])] += row["n"] or 0
+        complaints[seconds] = sums
+    for rollout in rollouts:
+        key = (rollout.service, rollout.version)
+        windows: dict[int, WindowStats] = {}
+        for seconds in detailed:
+            start = now - timedelta(seconds=seconds)
+            windows[seconds] = stats = WindowStats(start, now)
+            _accumulate(stats, (values for end, values in rows[key] if end > start))
+        for seconds in counting:
+            windows[seconds] = WindowStats(
+                now - timedelta(seconds=seconds), now, complaints=complaints[seconds][key]
+            )
+        data.windows[rollout.pk] = windows
+        data.states[rollout.pk] = {}
+    for state in RuleState.objects.filter(rollout__in=rollouts):
+        data.states[state.rollout_id][state.rule_id] = state
+    return data
+
+
+def evaluate_rules(rollout: Rollout, data: TickData) -> list[tuple[AbortRule, RuleState, bool]]:
+    """Evaluate every active rule for the rollout; returns (rule, state, started firing).
+    The new states are kept in `data` until `data.flush()`."""
+    now, results = data.now, []
+    for rule in data.rules:
+        stats = data.windows[rollout.pk][_window_s(rule.window_s)]
+        value = rule_value(rule, stats, data.targets)
         condition = (
             None
             if value is None
             else (value >= rule.threshold if rule.operator == "ge" else value > rule.threshold)
         )
-        state = states.get(rule.pk) or RuleState(rollout=rollout, rule=rule)
+        state = data.states[rollout.pk].get(rule.pk) or RuleState(rollout=rollout, rule=rule)
         was_firing = state.state == "firing"
         state.state, state.since = next_state(
             state.state, state.since, condition, now, clock.scaled(rule.duration_s)
@@ -309,18 +374,22 @@ def evaluate_rules(
         if started:
             state.fired_at = now
         state.value, state.evaluated_at = value, now
+        data.changed.append(state)
         results.append((rule, state, started))
-    fresh = [state for _, state, _ in results if state.pk is None]
-    RuleState.objects.bulk_create(fresh)
-    RuleState.objects.bulk_update(
-        [state for _, state, _ in results if state not in fresh],
-        ["state", "since", "fired_at", "value", "evaluated_at"],
-    )
     return results
 
 
-def analyse(rollout: Rollout, now: datetime, reference: Reference | None = None) -> Analysis:
-    evaluations = evaluate_rules(rollout, now, reference)
+def analyse(
+    rollout: Rollout, now: datetime, data: TickData | None = None, validate: bool = True
+) -> Analysis:
+    """The verdict for one rollout. The engine passes the tick's `data` (and flushes it)
+    and validates only at decision points (a phase's end); alone, it reads and writes
+    what it needs itself."""
+    alone = data is None
+    data = data or prepare([rollout], now)
+    evaluations = evaluate_rules(rollout, data)
+    if alone:
+        data.flush()
     result = Analysis(at=now, verdict=Verdict.INCONCLUSIVE)
     for rule, state, _started in evaluations:
         result.rules.append(
@@ -348,17 +417,23 @@ def analyse(rollout: Rollout, now: datetime, reference: Reference | None = None)
                 f"held since {_iso(state.since)} ({rule.duration_s}s window {rule.window_s}s)"
                 + (f"; alert {rule.stakeholders}" if rule.stakeholders else "")
             )
-            _validate(rollout, now, result)
             return result
-    _validate(rollout, now, result)
-    if any(r["state"] == "firing" for r in result.rules):
+    states = [r["state"] for r in result.rules]
+    if validate:
+        _validate(rollout, now, result)
+    else:
+        result.inconclusive = all(
+            r["state"] == "no_data" for r in result.rules if r["name"] != "complaints"
+        )
+        result.reason = "rules evaluated; validation at the phase's end"
+    if "firing" in states:
         result.verdict = Verdict.FAILING
     elif result.inconclusive:
         result.verdict = Verdict.INCONCLUSIVE
-    elif result.validation_passed and not any(r["state"] == "pending" for r in result.rules):
-        result.verdict = Verdict.HEALTHY
-    else:
+    elif "pending" in states or (validate and not result.validation_passed):
         result.verdict = Verdict.WARNING
+    else:
+        result.verdict = Verdict.HEALTHY
     return result
 
 

@@ -4,12 +4,10 @@ Conflict (409) to the rest; each writes history and an audit event."""
 
 from __future__ import annotations
 
-import functools
 import shlex
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,8 +21,9 @@ from governance.choices import Risk
 from governance.models import Release
 from governance.services import release_mark_deployed
 from portal import clock
+from portal.bulk import update_rows
 from portal.errors import Conflict, Invalid
-from rollouts.analysis import Analysis, analyse, load_reference, stable_window
+from rollouts.analysis import Analysis, TickData, analyse, prepare, stable_window
 from rollouts.choices import (
     ABORTABLE_STATES,
     ACTIVE_STATES,
@@ -61,8 +60,6 @@ GRADUAL_WEIGHTS = [20, 10, 5, 1]
 GRADUAL_STEP_S = 300
 VERIFY_AFTER_S = 600
 ACTIONS_DUE_S = 86_400
-
-Analyser = Callable[[Rollout, datetime], Analysis]
 
 
 def _audit(rollout: Rollout, action: str, actor: Any = None, **data: Any) -> None:
@@ -492,11 +489,9 @@ def rollback_verify(rollout_id: int) -> dict[str, Any] | None:
         return rollback.verification
 
 
-def tick(*, analyser: Analyser | None = None) -> dict[str, int]:
-    """One engine tick over every active rollout; safe to run twice at once."""
-    if analyser is None:
-        reference = load_reference()
-        analyser = functools.partial(analyse, reference=reference)
+def tick() -> dict[str, int]:
+    """One engine tick over every active rollout; safe to run twice at once: live rollouts
+    are locked together (SKIP LOCKED), so a second tick finds nothing to do."""
     counts = {
         "checked": 0,
         "advanced": 0,
@@ -506,12 +501,25 @@ def tick(*, analyser: Analyser | None = None) -> dict[str, int]:
         "rollback_steps": 0,
         "verified": 0,
     }
-    live = Rollout.objects.filter(state__in=[RolloutState.RUNNING, RolloutState.MONITORING])
-    for rollout_id in live.values_list("pk", flat=True):
-        outcome = _tick_live(rollout_id, analyser)
-        counts["checked"] += 1
-        if outcome in counts and outcome != "checked":
-            counts[outcome] += 1
+    with transaction.atomic():
+        rollouts = list(
+            Rollout.objects.select_for_update(skip_locked=True).filter(
+                state__in=[RolloutState.RUNNING, RolloutState.MONITORING]
+            )
+        )
+        now = clock.now()
+        data = prepare(rollouts, now)
+        quiet = []
+        for rollout in rollouts:
+            outcome = _decide(rollout, now, data)
+            counts["checked"] += 1
+            if outcome == "checked":
+                quiet.append(rollout)
+            elif outcome in counts:
+                counts[outcome] += 1
+        data.flush()
+        # An update, not save(): a verdict every tick is not a change worth a history row.
+        update_rows(quiet, ["last_analysis"])
     rolling = Rollout.objects.filter(state=RolloutState.ROLLING_BACK)
     for rollout_id in rolling.values_list("pk", flat=True):
         rollback_continue(rollout_id)
@@ -522,50 +530,46 @@ def tick(*, analyser: Analyser | None = None) -> dict[str, int]:
     return counts
 
 
-def _tick_live(rollout_id: int, analyser: Analyser) -> str:
-    with transaction.atomic():
-        rollout = (
-            Rollout.objects.select_for_update(skip_locked=True)
-            .filter(pk=rollout_id, state__in=[RolloutState.RUNNING, RolloutState.MONITORING])
-            .first()
-        )
-        if rollout is None:
-            return "skipped"
-        now = clock.now()
-        result = analyser(rollout, now)
-        rollout.last_analysis = result.as_json()
-        if result.action == "rollback":
-            _start_rollback(
-                rollout,
-                mode=RollbackMode.INSTANT,
-                reason=result.reason,
-                trigger=f"rule {result.rule}",
-            )
-            _continue_in_background(rollout)
-            return "rolled_back"
-        if result.action == "pause":
-            _pause(rollout, result.reason)
-            return "paused"
-        if now < rollout.phase_ends_at:
-            _store_analysis(rollout)
-            return "checked"
-        if result.validation_passed:
-            if rollout.state == RolloutState.MONITORING:
-                if rollout.auto_promote:
-                    _promote(rollout, None, "auto")
-                    return "promoted"
-            else:
-                _advance(rollout, now)
-                return "advanced"
-        elif result.inconclusive:
-            return _lacking_data(rollout, now)
-        _store_analysis(rollout)
+def _decide(rollout: Rollout, now: datetime, data: TickData) -> str:
+    """Act on one locked rollout's verdict; transitions run in a savepoint, so a failure
+    on one rollout is logged and leaves the others to this tick."""
+    decision_point = now >= rollout.phase_ends_at
+    result = analyse(rollout, now, data, validate=decision_point)
+    rollout.last_analysis = result.as_json()
+    if result.action == "none" and not decision_point:
+        return "checked"
+    try:
+        with transaction.atomic():
+            return _transition(rollout, now, result)
+    except Exception:
+        logger.exception("tick_failed", rollout=rollout.pk)
         return "checked"
 
 
-def _store_analysis(rollout: Rollout) -> None:
-    # An update, not save(): a verdict every tick is not a change worth a history row.
-    Rollout.objects.filter(pk=rollout.pk).update(last_analysis=rollout.last_analysis)
+def _transition(rollout: Rollout, now: datetime, result: Analysis) -> str:
+    if result.action == "rollback":
+        _start_rollback(
+            rollout,
+            mode=RollbackMode.INSTANT,
+            reason=result.reason,
+            trigger=f"rule {result.rule}",
+        )
+        _continue_in_background(rollout)
+        return "rolled_back"
+    if result.action == "pause":
+        _pause(rollout, result.reason)
+        return "paused"
+    if result.validation_passed:
+        if rollout.state == RolloutState.MONITORING:
+            if rollout.auto_promote:
+                _promote(rollout, None, "auto")
+                return "promoted"
+        else:
+            _advance(rollout, now)
+            return "advanced"
+    elif result.inconclusive:
+        return _lacking_data(rollout, now)
+    return "checked"
 
 
 def _lacking_data(rollout: Rollout, now: datetime) -> str:
