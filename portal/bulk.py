@@ -14,11 +14,17 @@ def update_rows(objects: Sequence[models.Model], fields: Sequence[str]) -> None:
         return
     model = type(objects[0])
     meta = model._meta
-    columns = [meta.get_field(name) for name in fields]
+    columns: list[models.Field] = []
+    for name in fields:
+        column = meta.get_field(name)
+        if not isinstance(column, models.Field) or not column.column:
+            raise ValueError(f"{name} is not a column of {meta.label}")
+        columns.append(column)
+    pk_column = str(meta.pk.column) if meta.pk is not None else "id"
     quote = connection.ops.quote_name
-    assignments = ", ".join(f"{quote(column.column)} = %s" for column in columns)
+    assignments = ", ".join(f"{quote(str(column.column))} = %s" for column in columns)
     # Identifiers only, from the model and quoted; every value is a parameter.
-    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(pk_column)} = %s"  # noqa: S608
     params = [
         [column.get_db_prep_save(getattr(obj, column.attname), connection) for column in columns]
         + [obj.pk]
