@@ -172,6 +172,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "rollouts.tasks.remind_overdue_actions",
         "schedule": 300.0,
     },
+    "prune-metrics": {
+        "task": "rollouts.tasks.prune_metrics",
+        "schedule": 3600.0,
+    },
     "approvals-refresh": {
         "task": "governance.tasks.approvals_refresh",
         "schedule": env_float("APPROVALS_REFRESH_EVERY_S", 900.0, above=0),
@@ -284,4 +288,6 @@ APPROVAL_EXPIRY_DAYS = env_float("APPROVAL_EXPIRY_DAYS", 30.0, above=0)
 # counts, and where "notify on-call" posts (comma-separated webhook URLs).
 CANARY_TRAFFIC_ADAPTER = env_str("CANARY_TRAFFIC_ADAPTER", "rollouts.traffic.EmbeddedTraffic")
 CANARY_MIN_REQUESTS = env_int("CANARY_MIN_REQUESTS", 100, minimum=1)
+# Raw metric samples are kept this long (at least the comparison's 24 h window).
+METRICS_RETENTION_DAYS = env_float("METRICS_RETENTION_DAYS", 30.0, above=1.0)
 ONCALL_WEBHOOK_URLS = env_list("ONCALL_WEBHOOK_URLS", [])

@@ -34,6 +34,7 @@ from rollouts.choices import (
     StepStatus,
 )
 from rollouts.models import (
+    MetricSample,
     Phase,
     Plan,
     PostRollbackAction,
@@ -651,3 +652,14 @@ def action_close(*, action: PostRollbackAction, actor: Any, notes: str = "") -> 
             data={"kind": action.kind},
         )
     return action
+
+
+def metrics_prune(*, batch: int = 10_000) -> int:
+    """Delete raw samples older than METRICS_RETENTION_DAYS, a batch at a time."""
+    cutoff = clock.now() - timedelta(days=settings.METRICS_RETENTION_DAYS)
+    deleted = 0
+    while True:
+        ids = list(MetricSample.objects.filter(end__lt=cutoff).values_list("pk", flat=True)[:batch])
+        if not ids:
+            return deleted
+        deleted += MetricSample.objects.filter(pk__in=ids).delete()[0]

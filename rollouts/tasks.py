@@ -19,3 +19,9 @@ def rollback_continue(rollout_id: int) -> str:
 @shared_task(ignore_result=True)
 def remind_overdue_actions() -> int:
     return services.actions_remind_overdue()
+
+
+@shared_task(ignore_result=True)
+def prune_metrics() -> int:
+    """Raw samples older than the retention go (the comparison looks back 24 h at most)."""
+    return services.metrics_prune()

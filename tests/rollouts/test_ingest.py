@@ -148,3 +148,18 @@ def test_percentiles_as_histogram_quantile(q: float, expected: float) -> None:
 def test_quantile_in_the_inf_bucket_is_the_highest_finite_bound() -> None:
     assert histogram_quantile(0.99, [100, float("inf")], [1, 99]) == 100
     assert histogram_quantile(0.5, [100, float("inf")], [0, 0]) is None
+
+
+def test_old_samples_are_pruned_after_the_retention(settings: Any) -> None:
+    import time_machine
+
+    from rollouts.services import metrics_prune
+    from tests.rollouts.conftest import at, feed
+
+    settings.METRICS_RETENTION_DAYS = 30
+    feed("backend", "v1", "canary", at(0), 100)
+    feed("backend", "v1", "canary", at(86_400), 100)
+    with time_machine.travel(at(30 * 86_400 + 100), tick=False):
+        assert metrics_prune(batch=3) == 10
+    assert MetricSample.objects.count() == 10
+    assert MetricSample.objects.earliest("end").end > at(86_400)
