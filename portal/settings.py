@@ -176,6 +176,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "rollouts.tasks.prune_metrics",
         "schedule": 3600.0,
     },
+    "status-publish": {"task": "comms.tasks.publish_status", "schedule": 300.0},
+    "maintenance-tick": {"task": "comms.tasks.maintenance_tick", "schedule": 30.0},
     "approvals-refresh": {
         "task": "governance.tasks.approvals_refresh",
         "schedule": env_float("APPROVALS_REFRESH_EVERY_S", 900.0, above=0),
@@ -291,3 +293,9 @@ CANARY_MIN_REQUESTS = env_int("CANARY_MIN_REQUESTS", 100, minimum=1)
 # Raw metric samples are kept this long (at least the comparison's 24 h window).
 METRICS_RETENTION_DAYS = env_float("METRICS_RETENTION_DAYS", 30.0, above=1.0)
 ONCALL_WEBHOOK_URLS = env_list("ONCALL_WEBHOOK_URLS", [])
+
+# The public status page: where its snapshot is written, and what it calls itself.
+STATUS_SNAPSHOT_DIR = env_str("STATUS_SNAPSHOT_DIR") or str(BASE_DIR / "var" / "status")
+STATUS_PAGE_ID = env_str("STATUS_PAGE_ID", "canary-portal") or "canary-portal"
+STATUS_PAGE_NAME = env_str("STATUS_PAGE_NAME", "Codex Dominion") or "Codex Dominion"
+STATUS_PAGE_URL = env_str("STATUS_PAGE_URL", "http://127.0.0.1:8000") or "http://127.0.0.1:8000"

@@ -6,6 +6,7 @@ from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from comms import views as comms_views
 from portal import views
 from portal.api import ApiRoot
 from portal.health import PROBES
@@ -29,6 +30,15 @@ urlpatterns = [
     path("ops/canary/abort", KillSwitch.as_view(), name="kill-switch"),
     path("ops/canary/metrics", CanaryMetrics.as_view(), name="canary-metrics"),
     path("rollouts/<int:pk>/dashboard/", rollout_dashboard, name="rollout-dashboard"),
+    path("status/", comms_views.status_page, name="status-page"),
+    path("status/feed.atom", comms_views.status_feed, name="status-feed"),
+    re_path(
+        r"^api/v2/(?P<name>summary|status|components|incidents|incidents/unresolved|"
+        r"scheduled-maintenances|scheduled-maintenances/upcoming|"
+        r"scheduled-maintenances/active)\.json$",
+        comms_views.status_api,
+        name="status-api",
+    ),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include((api_v1, "api"))),

@@ -16,6 +16,11 @@ import structlog
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from comms.services import (
+    incident_open_for_rollout,
+    incident_update_for_rollout,
+    other_open_incidents,
+)
 from governance.audit import audit_append
 from governance.choices import Risk
 from governance.models import Release
@@ -305,6 +310,7 @@ def _start_rollback(
     # The first step (all traffic to stable; for a gradual rollback, the first lower
     # weight) runs now, inside this transaction, not in a worker.
     _run_step(rollout, rollback.steps.get(position=0))
+    incident_open_for_rollout(rollout, reason)
     return rollback
 
 
@@ -468,6 +474,7 @@ def rollback_verify(rollout_id: int) -> dict[str, Any] | None:
             minutes=max(1, round(clock.scaled(VERIFY_AFTER_S).total_seconds() / 60)),
         )
         error_rate, p95 = stats.error_rate, stats.quantile(0.95)
+        others = other_open_incidents(rollback.rollout)
         enough = stats.requests >= settings.CANARY_MIN_REQUESTS
         checks: dict[str, dict[str, Any]] = {
             "error_rate": {
@@ -476,7 +483,7 @@ def rollback_verify(rollout_id: int) -> dict[str, Any] | None:
                 "ok": enough and error_rate is not None and error_rate < 0.01,
             },
             "p95_ms": {"value": p95, "limit": 250, "ok": p95 is not None and p95 < 250},
-            "active_incidents": {"value": 0, "ok": True},
+            "active_incidents": {"value": others, "ok": others == 0},
         }
         outcome = (
             "passed"
@@ -484,6 +491,11 @@ def rollback_verify(rollout_id: int) -> dict[str, Any] | None:
             else ("inconclusive" if not enough else "failed")
         )
         rollback.verification = {"result": outcome, "requests": stats.requests, "checks": checks}
+        incident_update_for_rollout(
+            rollback.rollout,
+            verified=outcome == "passed",
+            detail=", ".join(name for name, check in checks.items() if not check["ok"]),
+        )
         rollback.verified_at = clock.now()
         rollback.save()
         _audit(rollback.rollout, "rollback_verified", result=outcome)

@@ -91,6 +91,7 @@ def test_database_url() -> str:
 def subprocess_env(**overrides: str | None) -> dict[str, str]:
     env = {**os.environ, "DATABASE_URL": test_database_url(), "PYTHONUNBUFFERED": "1"}
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # the browser tests' concern, not a server's
+    env.setdefault("STATUS_SNAPSHOT_DIR", str(ARTIFACTS / "status"))
     for key, value in overrides.items():
         if value is None:
             env.pop(key, None)
@@ -137,16 +138,19 @@ def _reference_data(request: pytest.FixtureRequest) -> None:
             if "transactional_db" in request.fixturenames or "live_server" in request.fixturenames
             else "db"
         )
+        from comms.seeds import seed_components
         from governance.seeds import seed_governance
         from rollouts.seeds import seed_rollouts
 
         seed_governance()
         seed_rollouts()
+        seed_components()
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings: Any) -> None:
+def _fast_password_hashing(settings: Any, tmp_path: Path) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STATUS_SNAPSHOT_DIR = str(tmp_path / "status")
 
 
 @pytest.fixture

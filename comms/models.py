@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+from governance.history import tracked_history
+from portal import clock
+
+
+def _page_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class ComponentStatus(models.TextChoices):
+    OPERATIONAL = "operational", "Operational"
+    DEGRADED = "degraded_performance", "Degraded performance"
+    PARTIAL = "partial_outage", "Partial outage"
+    MAJOR = "major_outage", "Major outage"
+    MAINTENANCE = "under_maintenance", "Under maintenance"
+
+
+class IncidentStatus(models.TextChoices):
+    INVESTIGATING = "investigating"
+    IDENTIFIED = "identified"
+    MONITORING = "monitoring"
+    RESOLVED = "resolved"
+    POSTMORTEM = "postmortem"
+
+
+class Impact(models.TextChoices):
+    NONE = "none"
+    MINOR = "minor"
+    MAJOR = "major"
+    CRITICAL = "critical"
+
+
+class MaintenanceStatus(models.TextChoices):
+    SCHEDULED = "scheduled"
+    IN_PROGRESS = "in_progress"
+    VERIFYING = "verifying"
+    COMPLETED = "completed"
+
+
+class Component(models.Model):
+    """A part of the product shown on the status page (or a group of such parts)."""
+
+    code = models.CharField(max_length=12, unique=True, default=_page_id, editable=False)
+    name = models.CharField(max_length=100, unique=True)
+    description = models.CharField(max_length=300, blank=True)
+    status = models.CharField(
+        max_length=24, choices=ComponentStatus.choices, default=ComponentStatus.OPERATIONAL
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+    group = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="members",
+        limit_choices_to={"is_group": True},
+    )
+    is_group = models.BooleanField(default=False)
+    showcase = models.BooleanField(default=True)
+    only_show_if_degraded = models.BooleanField(default=False)
+    services = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Comma-separated release services this component stands for.",
+    )
+    created_at = models.DateTimeField(default=clock.now)
+    updated_at = models.DateTimeField(default=clock.now)
+
+    history = tracked_history()
+
+    class Meta:
+        ordering = ["position", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Incident(models.Model):
+    """Something that hurts users, told on the status page with a timeline of updates."""
+
+    code = models.CharField(max_length=12, unique=True, default=_page_id, editable=False)
+    name = models.CharField(max_length=200)
+    status = models.CharField(
+        max_length=16, choices=IncidentStatus.choices, default=IncidentStatus.INVESTIGATING
+    )
+    impact = models.CharField(max_length=10, choices=Impact.choices, default=Impact.MINOR)
+    components = models.ManyToManyField(Component, blank=True, related_name="incidents")
+    rollout = models.ForeignKey(
+        "rollouts.Rollout",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="incidents",
+    )
+    created_at = models.DateTimeField(default=clock.now)
+    updated_at = models.DateTimeField(default=clock.now)
+    started_at = models.DateTimeField(default=clock.now)
+    monitoring_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    history = tracked_history()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class IncidentUpdate(models.Model):
+    """One entry of an incident's timeline."""
+
+    code = models.CharField(max_length=12, unique=True, default=_page_id, editable=False)
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="updates")
+    status = models.CharField(max_length=16, choices=IncidentStatus.choices)
+    body = models.TextField()
+    affected_components = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=clock.now)
+    display_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        ordering = ["-display_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.incident}: {self.status}"
+
+
+class Maintenance(models.Model):
+    """Planned work: its components are under maintenance from start to end."""
+
+    code = models.CharField(max_length=12, unique=True, default=_page_id, editable=False)
+    name = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=12, choices=MaintenanceStatus.choices, default=MaintenanceStatus.SCHEDULED
+    )
+    components = models.ManyToManyField(Component, blank=True, related_name="maintenances")
+    scheduled_for = models.DateTimeField()
+    scheduled_until = models.DateTimeField()
+    created_at = models.DateTimeField(default=clock.now)
+    updated_at = models.DateTimeField(default=clock.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    history = tracked_history()
+
+    class Meta:
+        ordering = ["scheduled_for", "id"]
+
+    def __str__(self) -> str:
+        return self.name

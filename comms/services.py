@@ -1,0 +1,155 @@
+"""Status page changes: incidents opened and resolved by rollbacks, maintenance windows
+moving components in and out of `under_maintenance`, and republishing after each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from django.db import transaction
+
+from comms.models import (
+    Component,
+    ComponentStatus,
+    Impact,
+    Incident,
+    IncidentStatus,
+    IncidentUpdate,
+    Maintenance,
+    MaintenanceStatus,
+)
+from portal import clock
+
+logger = structlog.get_logger(__name__)
+
+
+def request_publish() -> None:
+    """Republish once the current transaction commits (a worker, or in-process)."""
+
+    def publish() -> None:
+        from comms.tasks import publish_status
+
+        try:
+            publish_status.delay()
+        except Exception as exc:  # the periodic publish catches up
+            logger.warning("status_publish_enqueue_failed", error=str(exc))
+
+    transaction.on_commit(publish)
+
+
+def components_for_service(service: str) -> list[Component]:
+    return [
+        c
+        for c in Component.objects.filter(is_group=False)
+        if service in {s.strip() for s in c.services.split(",") if s.strip()}
+    ]
+
+
+def _set_status(components: list[Component], status: str) -> list[dict[str, Any]]:
+    changes = []
+    for component in components:
+        if component.status != status:
+            changes.append(
+                {
+                    "code": component.code,
+                    "name": component.name,
+                    "old_status": component.status,
+                    "new_status": status,
+                }
+            )
+            component.status, component.updated_at = status, clock.now()
+            component.save(update_fields=["status", "updated_at"])
+    return changes
+
+
+def incident_open_for_rollout(rollout: Any, reason: str) -> Incident:
+    """A rollback tells visitors: the release's components are degraded while it runs."""
+    components = components_for_service(rollout.service)
+    incident = Incident.objects.create(
+        name=f"Degraded service: {rollout.service} release rolled back",
+        impact=Impact.MINOR,
+        rollout=rollout,
+        status=IncidentStatus.IDENTIFIED,
+    )
+    incident.components.set(components)
+    changes = _set_status(components, ComponentStatus.DEGRADED)
+    IncidentUpdate.objects.create(
+        incident=incident,
+        status=IncidentStatus.IDENTIFIED,
+        affected_components=changes or None,
+        body="A new version showed problems and is being rolled back. "
+        "Your data is safe. Updates will follow.",
+    )
+    request_publish()
+    return incident
+
+
+def incident_update_for_rollout(rollout: Any, *, verified: bool, detail: str) -> None:
+    """After the rollback's verification: resolve on success, keep investigating otherwise."""
+    now = clock.now()
+    for incident in Incident.objects.filter(rollout=rollout).exclude(
+        status__in=[IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM]
+    ):
+        if verified:
+            others = Incident.objects.exclude(pk=incident.pk).exclude(
+                status__in=[IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM]
+            )
+            calm = [
+                c for c in incident.components.all() if not others.filter(components=c).exists()
+            ]
+            changes = _set_status(calm, ComponentStatus.OPERATIONAL)
+            incident.status, incident.resolved_at = IncidentStatus.RESOLVED, now
+            body = "The previous version is serving everyone and the checks are healthy again."
+        else:
+            changes, incident.status = [], IncidentStatus.INVESTIGATING
+            body = f"The rollback completed, but the checks are not healthy yet: {detail}"
+        incident.updated_at = now
+        incident.save()
+        IncidentUpdate.objects.create(
+            incident=incident,
+            status=incident.status,
+            body=body,
+            affected_components=changes or None,
+        )
+    request_publish()
+
+
+def maintenance_tick() -> int:
+    """Start and end maintenance windows on time; returns how many moved."""
+    now, moved = clock.now(), 0
+    for maintenance in Maintenance.objects.filter(
+        status=MaintenanceStatus.SCHEDULED, scheduled_for__lte=now
+    ):
+        with transaction.atomic():
+            maintenance.status, maintenance.started_at = MaintenanceStatus.IN_PROGRESS, now
+            maintenance.updated_at = now
+            maintenance.save()
+            _set_status(list(maintenance.components.all()), ComponentStatus.MAINTENANCE)
+            moved += 1
+    for maintenance in Maintenance.objects.filter(
+        status__in=[MaintenanceStatus.IN_PROGRESS, MaintenanceStatus.VERIFYING],
+        scheduled_until__lte=now,
+    ):
+        with transaction.atomic():
+            maintenance.status, maintenance.resolved_at = MaintenanceStatus.COMPLETED, now
+            maintenance.updated_at = now
+            maintenance.save()
+            components = [
+                c for c in maintenance.components.all() if c.status == ComponentStatus.MAINTENANCE
+            ]
+            _set_status(components, ComponentStatus.OPERATIONAL)
+            moved += 1
+    if moved:
+        request_publish()
+    return moved
+
+
+def other_open_incidents(rollout: Any) -> int:
+    """Unresolved incidents on the rollout's components, other than its own rollback's."""
+    return (
+        Incident.objects.filter(components__in=components_for_service(rollout.service))
+        .exclude(status__in=[IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM])
+        .exclude(rollout=rollout)
+        .distinct()
+        .count()
+    )
