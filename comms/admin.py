@@ -8,7 +8,14 @@ from django.contrib import admin
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
-from comms.models import Component, Incident, IncidentUpdate, Maintenance
+from comms.models import (
+    Component,
+    Incident,
+    IncidentUpdate,
+    Maintenance,
+    MessageTemplate,
+    Notice,
+)
 from comms.services import request_publish
 from governance.admin import RoleAccess
 from governance.choices import Role
@@ -80,3 +87,21 @@ class MaintenanceAdmin(RoleAccess, Republish, SimpleHistoryAdmin):
     list_filter = ["status"]
     fields = ["name", "body", "components", "scheduled_for", "scheduled_until", "status"]
     filter_horizontal = ["components"]
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(RoleAccess, SimpleHistoryAdmin):
+    """Templates use the guide's [PLACEHOLDER]s; saving checks that the text parses."""
+
+    edit_roles = OPERATORS
+    list_display = ["key", "name", "channels", "lead_time_s"]
+
+
+@admin.register(Notice)
+class NoticeAdmin(RoleAccess, admin.ModelAdmin):
+    """Sent notices with each channel's result; failures stay visible here."""
+
+    view_roles = OPERATORS | frozenset({Role.COUNCIL})
+    list_display = ["subject", "template", "release", "send_at", "state", "attempts", "last_error"]
+    list_filter = ["state", "template"]
+    readonly_fields = [f.name for f in Notice._meta.fields]

@@ -154,3 +154,79 @@ class Maintenance(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class MessageTemplate(models.Model):
+    """A customer message of the guide, with `[PLACEHOLDER]`s, channels and lead time."""
+
+    key = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=100)
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    channels = models.JSONField(default=list, help_text='e.g. ["email", "in_app"]')
+    lead_time_s = models.PositiveIntegerField(default=0, help_text="Advance notice needed.")
+
+    history = tracked_history()
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Notice(models.Model):
+    """A message rendered from a template, sent once on its channels."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        SENT = "sent"
+        FAILED = "failed"
+
+    template = models.ForeignKey(MessageTemplate, on_delete=models.PROTECT, related_name="+")
+    release = models.ForeignKey(
+        "governance.Release",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="notices",
+    )
+    variables = models.JSONField(default=dict)
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    channels = models.JSONField(default=list)
+    send_at = models.DateTimeField(default=clock.now)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    # channel → "sent" | "skipped: why"; a retry only tries the channels not yet sent.
+    deliveries = models.JSONField(default=dict)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.subject
+
+
+class Notification(models.Model):
+    """An in-app notification for one member."""
+
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="notifications")
+    notice = models.ForeignKey(
+        Notice, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications"
+    )
+    title = models.CharField(max_length=300)
+    body = models.TextField()
+    created_at = models.DateTimeField(default=clock.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.title

@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+from typing import Any
+
+import structlog
 from celery import shared_task
 
-from comms import services, snapshot
+from comms import notices, services, snapshot
+from comms.models import Notice
+from portal import clock
+
+logger = structlog.get_logger(__name__)
 
 
 @shared_task(ignore_result=True)
@@ -14,3 +21,35 @@ def publish_status() -> str:
 @shared_task(ignore_result=True)
 def maintenance_tick() -> int:
     return services.maintenance_tick()
+
+
+@shared_task(
+    bind=True,
+    autoretry_for=(Exception,),
+    retry_backoff=2,
+    retry_backoff_max=600,
+    max_retries=6,
+    ignore_result=True,
+)
+def send_notice(self: Any, notice_id: int) -> str:
+    try:
+        return notices.notice_send(notice_id)
+    except Exception:
+        if self.request.retries >= self.max_retries:
+            notices.notice_give_up(notice_id)
+        raise
+
+
+@shared_task(ignore_result=True)
+def sweep_notices() -> int:
+    """Send what is due but was never enqueued (broker down when it was created)."""
+    due = Notice.objects.filter(
+        state=Notice.State.PENDING, claimed_at=None, send_at__lte=clock.now()
+    )
+    sent = 0
+    for notice_id in due.values_list("pk", flat=True):
+        try:
+            sent += notices.notice_send(notice_id) == "sent"
+        except Exception as exc:  # recorded on the notice; tried again next sweep
+            logger.warning("notice_send_failed", notice=notice_id, error=str(exc))
+    return sent

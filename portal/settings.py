@@ -178,6 +178,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "status-publish": {"task": "comms.tasks.publish_status", "schedule": 300.0},
     "maintenance-tick": {"task": "comms.tasks.maintenance_tick", "schedule": 30.0},
+    "notice-sweep": {"task": "comms.tasks.sweep_notices", "schedule": 60.0},
     "approvals-refresh": {
         "task": "governance.tasks.approvals_refresh",
         "schedule": env_float("APPROVALS_REFRESH_EVERY_S", 900.0, above=0),
@@ -299,3 +300,10 @@ STATUS_SNAPSHOT_DIR = env_str("STATUS_SNAPSHOT_DIR") or str(BASE_DIR / "var" / "
 STATUS_PAGE_ID = env_str("STATUS_PAGE_ID", "canary-portal") or "canary-portal"
 STATUS_PAGE_NAME = env_str("STATUS_PAGE_NAME", "Codex Dominion") or "Codex Dominion"
 STATUS_PAGE_URL = env_str("STATUS_PAGE_URL", "http://127.0.0.1:8000") or "http://127.0.0.1:8000"
+
+# Customer notices: who gets the email channel, and where the webhook channels post
+# (NOTICE_WEBHOOKS="blog=https://...,twitter=https://...").
+CUSTOMER_NOTICE_EMAILS = env_list("CUSTOMER_NOTICE_EMAILS", [])
+NOTICE_WEBHOOKS = dict(
+    item.split("=", 1) for item in env_list("NOTICE_WEBHOOKS", []) if "=" in item
+)

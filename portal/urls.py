@@ -22,6 +22,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", ApiRoot.as_view(), name="root"),
     path("", include("governance.api.urls")),
     path("", include("rollouts.api.urls")),
+    path("", include("comms.api.urls")),
 ]
 
 urlpatterns = [

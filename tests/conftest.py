@@ -138,13 +138,14 @@ def _reference_data(request: pytest.FixtureRequest) -> None:
             if "transactional_db" in request.fixturenames or "live_server" in request.fixturenames
             else "db"
         )
-        from comms.seeds import seed_components
+        from comms.seeds import seed_components, seed_templates
         from governance.seeds import seed_governance
         from rollouts.seeds import seed_rollouts
 
         seed_governance()
         seed_rollouts()
         seed_components()
+        seed_templates()
 
 
 @pytest.fixture(autouse=True)

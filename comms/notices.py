@@ -1,0 +1,139 @@
+"""Customer notices: rendered from a template, then sent exactly once per channel by a
+worker (claim the notice, send what is not yet sent, record each channel's result)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import httpx
+import structlog
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import F
+
+from comms.models import MessageTemplate, Notice, Notification
+from comms.templating import check_variables, render
+from governance.audit import audit_append
+from governance.choices import ALL_ROLES
+from portal import clock
+from portal.errors import Invalid
+
+logger = structlog.get_logger(__name__)
+
+
+def notice_create(
+    *,
+    template: str,
+    variables: dict[str, Any],
+    actor: Any,
+    release: Any = None,
+    send_at: datetime | None = None,
+) -> Notice:
+    found = MessageTemplate.objects.filter(key=template).first()
+    if found is None:
+        raise Invalid(f"Unknown template {template!r}.", errors={"template": ["Unknown."]})
+    values = check_variables((found.subject, found.body), variables)
+    with transaction.atomic():
+        notice = Notice.objects.create(
+            template=found,
+            release=release,
+            variables=values,
+            subject=render(found.subject, values),
+            body=render(found.body, values),
+            channels=list(found.channels),
+            send_at=send_at or clock.now(),
+            created_by=actor.get_username(),
+        )
+        audit_append(
+            action="notice.created",
+            actor=actor,
+            obj=notice,
+            release_id=release.pk if release else None,
+            data={
+                "template": template,
+                "channels": notice.channels,
+                "send_at": notice.send_at.isoformat(),
+            },
+        )
+        transaction.on_commit(lambda: _enqueue(notice))
+    return notice
+
+
+def _enqueue(notice: Notice) -> None:
+    from comms.tasks import send_notice
+
+    try:
+        send_notice.apply_async((notice.pk,), eta=notice.send_at)
+    except Exception as exc:  # the periodic sweep sends it
+        logger.warning("notice_enqueue_failed", notice=notice.pk, error=str(exc))
+
+
+def _deliver(notice: Notice, channel: str) -> str:
+    if channel == "email":
+        recipients = settings.CUSTOMER_NOTICE_EMAILS
+        if not recipients:
+            return "skipped: CUSTOMER_NOTICE_EMAILS is not set"
+        send_mail(notice.subject, notice.body, None, recipients)
+        return "sent"
+    if channel == "in_app":
+        members = (
+            get_user_model().objects.filter(is_active=True, groups__name__in=ALL_ROLES).distinct()
+        )
+        Notification.objects.bulk_create(
+            Notification(user=user, notice=notice, title=notice.subject, body=notice.body)
+            for user in members
+        )
+        return "sent"
+    if channel.startswith("webhook:"):
+        # Channels we cannot reach directly (Twitter, the blog): an outgoing webhook each.
+        url = settings.NOTICE_WEBHOOKS.get(channel.split(":", 1)[1])
+        if not url:
+            return f"skipped: no webhook configured for {channel}"
+        httpx.post(
+            url,
+            json={"channel": channel, "subject": notice.subject, "body": notice.body},
+            timeout=10,
+        ).raise_for_status()
+        return "sent"
+    if channel == "status_page":
+        return "skipped: status-page incidents are opened by rollbacks and stewards"
+    raise ValueError(f"unknown channel {channel}")
+
+
+def notice_send(notice_id: int) -> str:
+    """Claim, send the channels not yet sent, record. Raises when a channel failed (the
+    task retries with backoff; the claim is released so the retry can take it)."""
+    now = clock.now()
+    claimed = Notice.objects.filter(
+        pk=notice_id, state=Notice.State.PENDING, claimed_at=None, send_at__lte=now
+    ).update(claimed_at=now, attempts=F("attempts") + 1)
+    if claimed != 1:
+        return "not due, or another worker has it"
+    notice = Notice.objects.get(pk=notice_id)
+    failures = []
+    for channel in notice.channels:
+        if notice.deliveries.get(channel) == "sent" or str(
+            notice.deliveries.get(channel, "")
+        ).startswith("skipped"):
+            continue
+        try:
+            notice.deliveries[channel] = _deliver(notice, channel)
+        except Exception as exc:
+            failures.append(f"{channel}: {type(exc).__name__}: {exc}")
+    notice.last_error = "; ".join(failures)
+    if failures:
+        notice.claimed_at = None  # let the retry claim it
+        notice.save(update_fields=["deliveries", "last_error", "claimed_at"])
+        raise RuntimeError(notice.last_error)
+    notice.state, notice.sent_at = Notice.State.SENT, clock.now()
+    notice.save(update_fields=["deliveries", "last_error", "state", "sent_at"])
+    return "sent"
+
+
+def notice_give_up(notice_id: int) -> None:
+    Notice.objects.filter(pk=notice_id, state=Notice.State.PENDING).update(
+        state=Notice.State.FAILED
+    )

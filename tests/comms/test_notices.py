@@ -1,0 +1,196 @@
+"""Customer notices: placeholders, escaping, exactly-once sending, retries; notifications."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.db import connection
+
+from comms.models import Notice, Notification
+from comms.notices import notice_create, notice_send
+from comms.templating import render
+from portal.errors import Invalid
+from tests.conftest import closed_port
+
+pytestmark = pytest.mark.django_db
+INCIDENT_VARS = {"STATUS": "Investigating", "SERVICES": "Backend API"}
+
+
+def test_missing_and_unknown_placeholders_are_named(team: dict[str, Any]) -> None:
+    with pytest.raises(Invalid) as refused:
+        notice_create(
+            template="incident_notification",
+            actor=team["sam"],
+            variables={"STATUS": "x", "COLOUR": "red"},
+        )
+    assert "[SERVICES]" in refused.value.detail and "[COLOUR]" in refused.value.detail
+    assert not Notice.objects.exists()
+
+
+def test_values_are_escaped_for_html_channels_only() -> None:
+    values = {"FEATURE_NAME": "<script>alert(1)</script>"}
+    assert render("Try [FEATURE_NAME]", values) == "Try <script>alert(1)</script>"
+    assert render("Try [FEATURE_NAME]", values, html=True) == (
+        "Try &lt;script&gt;alert(1)&lt;/script&gt;"
+    )
+    assert render("[NOT A PLACEHOLDER] [lower]", {}) == "[NOT A PLACEHOLDER] [lower]"
+
+
+def test_the_api_creates_a_rendered_notice(
+    team: dict[str, Any], token_for: Callable[..., str], api: Callable[..., Any]
+) -> None:
+    client = api(token_for(team["sam"], "comms:write"))
+    response = client.post(
+        "/api/v1/notices/",
+        {"template": "incident_notification", "variables": INCIDENT_VARS},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["subject"] == "Service Degradation Detected"
+    assert "Current status: Investigating" in body["body"]
+    assert "Affected services: Backend API" in body["body"]
+    assert body["channels"] == ["status_page", "webhook:twitter", "email"]
+    bad = client.post(
+        "/api/v1/notices/", {"template": "feature_rollout", "variables": {}}, format="json"
+    )
+    assert bad.status_code == 400
+    assert "[FEATURE_NAME]" in bad.json()["detail"] and "[BLOG_POST_URL]" in bad.json()["detail"]
+    assert client.post("/api/v1/notices/", {"template": "nope"}, format="json").status_code == 400
+    assert (
+        client.post(
+            "/api/v1/notices/",
+            {"template": "feature_rollout", "release": 999, "variables": {}},
+            format="json",
+        ).status_code
+        == 400
+    )
+
+
+def test_notices_need_comms_write_and_a_steward_or_ops(
+    team: dict[str, Any], token_for: Callable[..., str], api: Callable[..., Any]
+) -> None:
+    body = {"template": "incident_notification", "variables": INCIDENT_VARS}
+    assert api().post("/api/v1/notices/", body, format="json").status_code == 401
+    assert (
+        api(token_for(team["sam"], "read"))
+        .post("/api/v1/notices/", body, format="json")
+        .status_code
+        == 403
+    )
+    assert (
+        api(token_for(team["erin"], "comms:write"))
+        .post("/api/v1/notices/", body, format="json")
+        .status_code
+        == 403
+    )
+    assert not Notice.objects.exists()
+
+
+def test_sending_reaches_email_and_members_in_app(team: dict[str, Any], settings: Any) -> None:
+    settings.CUSTOMER_NOTICE_EMAILS = ["customers@example.com"]
+    notice = notice_create(
+        template="scheduled_maintenance",
+        actor=team["sam"],
+        variables={"DATE": "2026-12-01", "TIME": "02:00", "TIMEZONE": "UTC"},
+    )
+    assert notice_send(notice.pk) == "sent"
+    assert notice_send(notice.pk) != "sent"
+    notice.refresh_from_db()
+    assert notice.state == "sent" and notice.deliveries == {"email": "sent", "in_app": "sent"}
+    assert len(mail.outbox) == 1 and "2026-12-01 02:00 UTC" in mail.outbox[0].body
+    members = {name for name in team if name != "olivia"}
+    assert {n.user.username for n in Notification.objects.all()} == members
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_send_a_notice_once(team: dict[str, Any], settings: Any) -> None:
+    settings.CUSTOMER_NOTICE_EMAILS = ["customers@example.com"]
+    notice = notice_create(
+        template="scheduled_maintenance",
+        actor=team["sam"],
+        variables={"DATE": "d", "TIME": "t", "TIMEZONE": "z"},
+    )
+    barrier, results = threading.Barrier(2), []
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            results.append(notice_send(notice.pk))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == ["not due, or another worker has it", "sent"]
+    assert len(mail.outbox) == 1
+    assert Notification.objects.filter(user=team["erin"]).count() == 1
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.server.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))  # type: ignore[attr-defined]
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    server.bodies = []  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_failing_webhook_is_retried_without_resending_the_rest(
+    team: dict[str, Any], settings: Any, receiver: ThreadingHTTPServer
+) -> None:
+    settings.NOTICE_WEBHOOKS = {"blog": f"http://127.0.0.1:{closed_port()}/hook"}
+    notice = notice_create(
+        template="feature_rollout",
+        actor=team["sam"],
+        variables={"FEATURE_NAME": "Dark mode", "BLOG_POST_URL": "https://blog.example.com/dark"},
+    )
+    with pytest.raises(RuntimeError, match="webhook:blog"):
+        notice_send(notice.pk)
+    notice.refresh_from_db()
+    assert (notice.state, notice.claimed_at, notice.attempts) == ("pending", None, 1)
+    assert notice.deliveries == {"in_app": "sent"}
+    assert "ConnectError" in notice.last_error
+    settings.NOTICE_WEBHOOKS = {"blog": f"http://127.0.0.1:{receiver.server_address[1]}/hook"}
+    assert notice_send(notice.pk) == "sent"
+    assert Notification.objects.filter(user=team["erin"]).count() == 1
+    assert b"Dark mode" in receiver.bodies[0]  # type: ignore[attr-defined]
+
+
+def test_members_read_their_own_notifications(
+    team: dict[str, Any], token_for: Callable[..., str], api: Callable[..., Any]
+) -> None:
+    notice = notice_create(
+        template="feature_rollout",
+        actor=team["sam"],
+        variables={"FEATURE_NAME": "X", "BLOG_POST_URL": "u"},
+    )
+    notice_send(notice.pk)
+    erin = api(token_for(team["erin"], "read"))
+    listed = erin.get("/api/v1/notifications/").json()
+    assert [n["title"] for n in listed] == ["New Feature Available"]
+    assert listed[0]["unread"] is True
+    theirs = Notification.objects.get(user=team["sam"])
+    assert erin.post(f"/api/v1/notifications/{theirs.pk}/read/").status_code == 404
+    assert erin.post(f"/api/v1/notifications/{listed[0]['id']}/read/").json()["unread"] is False
+    assert erin.get("/api/v1/notifications/?unread=1").json() == []
+    assert api().get("/api/v1/notifications/").status_code == 401
