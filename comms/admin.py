@@ -91,7 +91,7 @@ class MaintenanceAdmin(RoleAccess, Republish, SimpleHistoryAdmin):
 
 @admin.register(MessageTemplate)
 class MessageTemplateAdmin(RoleAccess, SimpleHistoryAdmin):
-    """Templates use the guide's [PLACEHOLDER]s; saving checks that the text parses."""
+    """The guide's templates: subject and body with [PLACEHOLDER]s, channels, lead time."""
 
     edit_roles = OPERATORS
     list_display = ["key", "name", "channels", "lead_time_s"]
