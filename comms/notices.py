@@ -137,3 +137,18 @@ def notice_give_up(notice_id: int) -> None:
     Notice.objects.filter(pk=notice_id, state=Notice.State.PENDING).update(
         state=Notice.State.FAILED
     )
+
+
+def notice_lead_problem(release: Any, now: datetime) -> str | None:
+    """Why a release that requires a customer notice may not deploy yet, or None."""
+    if not release.notice_required:
+        return None
+    sent = Notice.objects.filter(release=release, state=Notice.State.SENT).select_related(
+        "template"
+    )
+    if not sent:
+        return "Customer notice: none sent for this release"
+    if any(n.sent_at and n.sent_at <= now - clock.scaled(n.template.lead_time_s) for n in sent):
+        return None
+    earliest = min(n.sent_at + clock.scaled(n.template.lead_time_s) for n in sent if n.sent_at)
+    return f"Customer notice: sent, but its lead time ends at {earliest.isoformat()}"

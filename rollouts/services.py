@@ -16,6 +16,7 @@ import structlog
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from comms.notices import notice_lead_problem
 from comms.services import (
     incident_open_for_rollout,
     incident_update_for_rollout,
@@ -123,6 +124,11 @@ def rollout_start(
                 reason = f"Rollout {busy.pk} of {busy.service} {busy.version} is {busy.state}"
                 raise Conflict(
                     f"Another rollout of {release.service} is active.", blocking=[reason]
+                )
+            notice_problem = notice_lead_problem(release, now)
+            if notice_problem:
+                raise Conflict(
+                    "The customer notice has not had its lead time.", blocking=[notice_problem]
                 )
             release = release_mark_deployed(release=release, actor=actor)
             split = TrafficSplit.objects.filter(service=release.service).first()

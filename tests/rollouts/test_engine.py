@@ -290,3 +290,27 @@ def test_a_tick_without_a_transition_writes_no_history(
     rollout.refresh_from_db()
     assert rollout.history.count() == before
     assert rollout.last_analysis["at"] == "2026-11-26T14:03:00Z"
+
+
+def test_a_required_customer_notice_must_go_out_its_lead_time_before_deploy(
+    approved: Callable[..., Release], team: dict[str, Any], clock: Any
+) -> None:
+    from comms.notices import notice_create, notice_send
+
+    release = approved(change_types=["ui_redesign"])  # requires a notice
+    assert release.items.get(key="customer_notice_sent").status == "passed"
+    with pytest.raises(Conflict) as refused:
+        services.rollout_start(release=release, actor=team["erin"])
+    assert refused.value.blocking == ["Customer notice: none sent for this release"]
+    notice = notice_create(
+        template="scheduled_maintenance",
+        actor=team["sam"],
+        release=release,
+        variables={"DATE": "d", "TIME": "t", "TIMEZONE": "UTC"},
+    )
+    notice_send(notice.pk)
+    clock.move_to(at(86_399))
+    with pytest.raises(Conflict, match="lead time"):
+        services.rollout_start(release=release, actor=team["erin"])
+    clock.move_to(at(86_400))
+    assert services.rollout_start(release=release, actor=team["erin"]).state == "running"
