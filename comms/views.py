@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
+from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
+from comms.models import Notification
 from comms.snapshot import publish, snapshot_dir
+from portal import clock
 
 CACHE = "public, max-age=30, stale-while-revalidate=60, stale-if-error=86400"
 TYPES = {
@@ -53,3 +57,14 @@ def status_feed(request: HttpRequest) -> HttpResponseBase:
 @require_safe
 def status_api(request: HttpRequest, name: str) -> HttpResponseBase:
     return _serve(request, f"api/v2/{name}.json")
+
+
+@login_required
+def notifications_page(request: HttpRequest) -> HttpResponse:
+    """The member's notifications; opening the page marks them read."""
+    notes = list(Notification.objects.filter(user_id=int(request.user.pk or 0))[:100])
+    response = render(request, "comms/notifications.html", {"notes": notes})
+    Notification.objects.filter(user_id=int(request.user.pk or 0), read_at=None).update(
+        read_at=clock.now()
+    )
+    return response

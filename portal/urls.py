@@ -31,6 +31,7 @@ urlpatterns = [
     path("ops/canary/abort", KillSwitch.as_view(), name="kill-switch"),
     path("ops/canary/metrics", CanaryMetrics.as_view(), name="canary-metrics"),
     path("rollouts/<int:pk>/dashboard/", rollout_dashboard, name="rollout-dashboard"),
+    path("notifications/", comms_views.notifications_page, name="notifications-page"),
     path("status/", comms_views.status_page, name="status-page"),
     path("status/feed.atom", comms_views.status_feed, name="status-feed"),
     re_path(

@@ -194,3 +194,21 @@ def test_members_read_their_own_notifications(
     assert erin.post(f"/api/v1/notifications/{listed[0]['id']}/read/").json()["unread"] is False
     assert erin.get("/api/v1/notifications/?unread=1").json() == []
     assert api().get("/api/v1/notifications/").status_code == 401
+
+
+def test_the_admin_shows_an_unread_badge_and_the_list_marks_read(team: dict[str, Any]) -> None:
+    from django.test import Client
+
+    notice = notice_create(
+        template="feature_rollout",
+        actor=team["sam"],
+        variables={"FEATURE_NAME": "Dark <b>mode</b>", "BLOG_POST_URL": "u"},
+    )
+    notice_send(notice.pk)
+    client = Client()
+    client.force_login(team["erin"])
+    assert "(1 unread)" in client.get("/admin/").content.decode()
+    page = client.get("/notifications/").content.decode()
+    assert "New Feature Available" in page and 'data-unread="true"' in page
+    assert "Dark &lt;b&gt;mode&lt;/b&gt;" in page  # escaped in HTML
+    assert "unread)" not in client.get("/admin/").content.decode()
