@@ -288,13 +288,11 @@ LOGGING = build_logging(
 COUNCIL_APPROVALS_HIGH_TIER = env_int("COUNCIL_APPROVALS_HIGH_TIER", 2, minimum=1)
 APPROVAL_EXPIRY_DAYS = env_float("APPROVAL_EXPIRY_DAYS", 30.0, above=0)
 
-# Rollouts: the traffic adapter, the fewest canary requests a window needs before it
-# counts, and where "notify on-call" posts (comma-separated webhook URLs).
+# Rollouts: the traffic adapter, and the fewest canary requests a window needs to count.
 CANARY_TRAFFIC_ADAPTER = env_str("CANARY_TRAFFIC_ADAPTER", "rollouts.traffic.EmbeddedTraffic")
 CANARY_MIN_REQUESTS = env_int("CANARY_MIN_REQUESTS", 100, minimum=1)
 # Raw metric samples are kept this long (at least the comparison's 24 h window).
 METRICS_RETENTION_DAYS = env_float("METRICS_RETENTION_DAYS", 30.0, above=1.0)
-ONCALL_WEBHOOK_URLS = env_list("ONCALL_WEBHOOK_URLS", [])
 
 # The public status page: where its snapshot is written, and what it calls itself.
 STATUS_SNAPSHOT_DIR = env_str("STATUS_SNAPSHOT_DIR") or str(BASE_DIR / "var" / "status")
@@ -308,3 +306,10 @@ CUSTOMER_NOTICE_EMAILS = env_list("CUSTOMER_NOTICE_EMAILS", [])
 NOTICE_WEBHOOKS = dict(
     item.split("=", 1) for item in env_list("NOTICE_WEBHOOKS", []) if "=" in item
 )
+
+# Alert channels for stewards and on-call (unset → that channel is skipped).
+SLACK_WEBHOOK_URL = env_str("SLACK_WEBHOOK_URL") or ""
+SLACK_CHANNEL = env_str("SLACK_CHANNEL", "#codex-alerts") or "#codex-alerts"
+PAGERDUTY_ROUTING_KEY = env_str("PAGERDUTY_ROUTING_KEY") or ""
+PAGERDUTY_EVENTS_URL = env_str("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com") or ""
+ALERT_EMAILS = env_list("ALERT_EMAILS", [])

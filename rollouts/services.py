@@ -16,6 +16,7 @@ import structlog
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from comms.alerts import alert_quietly, send_alert
 from comms.notices import notice_lead_problem
 from comms.services import (
     incident_open_for_rollout,
@@ -382,18 +383,25 @@ def _execute(rollout: Rollout, step: RollbackStep) -> str:
             )
         return _run_command_or_webhook(command, webhook, timeout, payload)
     if step.name == "notify_oncall":
-        urls = settings.ONCALL_WEBHOOK_URLS
-        if not urls:
-            raise StepSkipped("no on-call channel configured (ONCALL_WEBHOOK_URLS)")
-        text = (
-            f"Rollback of {rollout.service} {rollout.version}: "
-            f"{rollout.rollback.reason} ({rollout.rollback.trigger})"
+        deliveries = send_alert(
+            summary=f"Rollback of {rollout.service} {rollout.version}: {rollout.rollback.reason}",
+            source=f"canary-portal/{rollout.service}",
+            severity="critical",
+            dedup_key=f"rollout-{rollout.pk}",
+            details={
+                "trigger": rollout.rollback.trigger,
+                "weight": rollout.rollback.from_weight,
+                "rollout": rollout.pk,
+            },
         )
-        for url in urls:
-            httpx.post(
-                url, json={**payload, "text": text}, timeout=step.timeout_s
-            ).raise_for_status()
-        return f"notified {len(urls)} channel(s)"
+        summary = ", ".join(f"{d.channel} {d.status}" for d in deliveries)
+        if all(d.status == "skipped" for d in deliveries):
+            raise StepSkipped(f"no alert channel configured ({summary})")
+        if any(d.status == "failed" for d in deliveries):
+            raise RuntimeError(
+                summary + ": " + "; ".join(d.detail for d in deliveries if d.status == "failed")
+            )
+        return summary
     if step.name == "incident_report":
         rollout.incident_report = incident_report(rollout)
         return "incident report written"
@@ -577,6 +585,15 @@ def _transition(rollout: Rollout, now: datetime, result: Analysis) -> str:
         return "rolled_back"
     if result.action == "pause":
         _pause(rollout, result.reason)
+        summary = f"{rollout.service} {rollout.version} paused: {result.reason}"
+        transaction.on_commit(
+            lambda: alert_quietly(
+                summary=summary,
+                source=f"canary-portal/{rollout.service}",
+                severity="warning",
+                details={"rule": result.rule, "rollout": rollout.pk},
+            )
+        )
         return "paused"
     if result.validation_passed:
         if rollout.state == RolloutState.MONITORING:
@@ -640,6 +657,15 @@ def actions_remind_overdue() -> int:
             release_id=action.rollout.release_id,
             data={
                 "kind": action.kind,
+                "due_at": action.due_at.isoformat(),
+                "assignee": action.assignee.get_username() if action.assignee else None,
+            },
+        )
+        alert_quietly(
+            summary=f"Overdue after the rollback of {action.rollout}: {action.get_kind_display()}",
+            source="canary-portal/post-rollback",
+            severity="warning",
+            details={
                 "due_at": action.due_at.isoformat(),
                 "assignee": action.assignee.get_username() if action.assignee else None,
             },
