@@ -230,3 +230,33 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class Subscriber(models.Model):
+    """A status-page visitor's email subscription (double opt-in), optionally per component."""
+
+    email = models.EmailField(unique=True)
+    components = models.ManyToManyField(
+        Component, blank=True, related_name="subscribers", help_text="None chosen: every component."
+    )
+    created_at = models.DateTimeField(default=clock.now)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class SubscriberDelivery(models.Model):
+    """One incident update sent to one subscriber; the unique row is the send's claim."""
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="+")
+    update = models.ForeignKey(IncidentUpdate, on_delete=models.CASCADE, related_name="+")
+    sent_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subscriber", "update"], name="delivery_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.update_id} to {self.subscriber_id}"

@@ -18,6 +18,7 @@ from comms.models import (
     Maintenance,
     MaintenanceStatus,
 )
+from comms.subscriptions import request_notify
 from portal import clock
 
 logger = structlog.get_logger(__name__)
@@ -73,13 +74,14 @@ def incident_open_for_rollout(rollout: Any, reason: str) -> Incident:
     )
     incident.components.set(components)
     changes = _set_status(components, ComponentStatus.DEGRADED)
-    IncidentUpdate.objects.create(
+    update = IncidentUpdate.objects.create(
         incident=incident,
         status=IncidentStatus.IDENTIFIED,
         affected_components=changes or None,
         body="A new version showed problems and is being rolled back. "
         "Your data is safe. Updates will follow.",
     )
+    request_notify(update)
     request_publish()
     return incident
 
@@ -105,12 +107,13 @@ def incident_update_for_rollout(rollout: Any, *, verified: bool, detail: str) ->
             body = f"The rollback completed, but the checks are not healthy yet: {detail}"
         incident.updated_at = now
         incident.save()
-        IncidentUpdate.objects.create(
+        update = IncidentUpdate.objects.create(
             incident=incident,
             status=incident.status,
             body=body,
             affected_components=changes or None,
         )
+        request_notify(update)
     request_publish()
 
 

@@ -53,3 +53,10 @@ def sweep_notices() -> int:
         except Exception as exc:  # recorded on the notice; tried again next sweep
             logger.warning("notice_send_failed", notice=notice_id, error=str(exc))
     return sent
+
+
+@shared_task(ignore_result=True)
+def notify_subscribers_task(update_id: int) -> int:
+    from comms.subscriptions import notify_subscribers
+
+    return notify_subscribers(update_id)

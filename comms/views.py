@@ -5,11 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
-from django.views.decorators.http import require_safe
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST, require_safe
 
+from comms import subscriptions
 from comms.models import Notification
 from comms.snapshot import publish, snapshot_dir
 from portal import clock
@@ -68,3 +72,56 @@ def notifications_page(request: HttpRequest) -> HttpResponse:
         read_at=clock.now()
     )
     return response
+
+
+# The status page is static HTML, so its form carries no CSRF token; a subscription does
+# nothing until the address owner opens the emailed link.
+@csrf_exempt
+@require_POST
+def subscribe_view(request: HttpRequest) -> HttpResponse:
+    email = request.POST.get("email", "").strip()
+    try:
+        validate_email(email)
+    except ValidationError:
+        return render(
+            request,
+            "comms/subscription.html",
+            {"message": "That is not an email address."},
+            status=400,
+        )
+    subscriptions.subscribe(email, request.POST.getlist("component"))
+    return render(
+        request,
+        "comms/subscription.html",
+        {"message": "Check your inbox: open the link we sent to confirm."},
+    )
+
+
+@require_safe
+def confirm_view(request: HttpRequest, token: str) -> HttpResponse:
+    subscriber = subscriptions.from_token(token, "confirm")
+    if subscriber is None:
+        return render(
+            request,
+            "comms/subscription.html",
+            {"message": "This link is invalid or has expired."},
+            status=400,
+        )
+    subscriptions.confirm(subscriber)
+    return render(
+        request,
+        "comms/subscription.html",
+        {"message": f"Subscribed: {subscriber.email} will get status updates."},
+    )
+
+
+@require_safe
+def unsubscribe_view(request: HttpRequest, token: str) -> HttpResponse:
+    subscriber = subscriptions.from_token(token, "unsubscribe")
+    if subscriber is not None:
+        subscriber.delete()
+    return render(
+        request,
+        "comms/subscription.html",
+        {"message": "Unsubscribed: no more status updates will be sent."},
+    )

@@ -34,6 +34,17 @@ urlpatterns = [
     path("notifications/", comms_views.notifications_page, name="notifications-page"),
     path("status/", comms_views.status_page, name="status-page"),
     path("status/feed.atom", comms_views.status_feed, name="status-feed"),
+    path("status/subscriptions/", comms_views.subscribe_view, name="status-subscribe"),
+    path(
+        "status/subscriptions/confirm/<str:token>/",
+        comms_views.confirm_view,
+        name="status-subscribe-confirm",
+    ),
+    path(
+        "status/subscriptions/unsubscribe/<str:token>/",
+        comms_views.unsubscribe_view,
+        name="status-unsubscribe",
+    ),
     re_path(
         r"^api/v2/(?P<name>summary|status|components|incidents|incidents/unresolved|"
         r"scheduled-maintenances|scheduled-maintenances/upcoming|"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
+
+from django.core import mail
 
 from comms.snapshot import publish
 from governance.models import Release
@@ -29,4 +32,14 @@ def test_a_visitor_sees_the_incident_a_rollback_opened(
     assert "Degraded performance" in page.inner_text("section[aria-labelledby=components]")
     assert page.locator("main").count() == 1 and page.locator("header").count() == 1
     screenshot(page, "status-page-incident")
+
+    page.fill("#subscribe-email", "visitor@example.com")
+    page.click("section[aria-labelledby=subscribe] button[type=submit]")
+    assert "Check your inbox" in page.inner_text("#message")
+    found = re.search(
+        r"http://127\.0\.0\.1:8000(/status/subscriptions/confirm/\S+/)", mail.outbox[-1].body
+    )
+    assert found, mail.outbox[-1].body
+    page.goto(found.group(1))
+    assert page.inner_text("#message").startswith("Subscribed: visitor@example.com")
     context.close()
