@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-import structlog
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
@@ -19,9 +18,8 @@ from comms.templating import check_variables, render
 from governance.audit import audit_append
 from governance.choices import ALL_ROLES
 from portal import clock
+from portal.enqueue import enqueue_after_commit
 from portal.errors import Invalid
-
-logger = structlog.get_logger(__name__)
 
 
 def notice_create(
@@ -58,17 +56,11 @@ def notice_create(
                 "send_at": notice.send_at.isoformat(),
             },
         )
-        transaction.on_commit(lambda: _enqueue(notice))
+        from comms.tasks import send_notice
+
+        # If the broker cannot take it, the periodic sweep sends it.
+        enqueue_after_commit(send_notice, notice.pk, eta=notice.send_at)
     return notice
-
-
-def _enqueue(notice: Notice) -> None:
-    from comms.tasks import send_notice
-
-    try:
-        send_notice.apply_async((notice.pk,), eta=notice.send_at)
-    except Exception as exc:  # the periodic sweep sends it
-        logger.warning("notice_enqueue_failed", notice=notice.pk, error=str(exc))
 
 
 def _deliver(notice: Notice, channel: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
 from django.db import transaction
 
 from comms.models import (
@@ -20,22 +19,14 @@ from comms.models import (
 )
 from comms.subscriptions import request_notify
 from portal import clock
-
-logger = structlog.get_logger(__name__)
+from portal.enqueue import enqueue_after_commit
 
 
 def request_publish() -> None:
-    """Republish once the current transaction commits (a worker, or in-process)."""
+    """Republish once the current transaction commits (the 5-minute publish catches up)."""
+    from comms.tasks import publish_status
 
-    def publish() -> None:
-        from comms.tasks import publish_status
-
-        try:
-            publish_status.delay()
-        except Exception as exc:  # the periodic publish catches up
-            logger.warning("status_publish_enqueue_failed", error=str(exc))
-
-    transaction.on_commit(publish)
+    enqueue_after_commit(publish_status)
 
 
 def components_for_service(service: str) -> list[Component]:

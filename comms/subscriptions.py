@@ -3,9 +3,6 @@ signed tokens; confirmed subscribers get each incident update once."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import structlog
 from django.conf import settings
 from django.core import signing
 from django.core.mail import send_mail
@@ -13,8 +10,7 @@ from django.db import IntegrityError, transaction
 
 from comms.models import Component, IncidentUpdate, Subscriber, SubscriberDelivery
 from portal import clock
-
-logger = structlog.get_logger(__name__)
+from portal.enqueue import enqueue_after_commit
 
 _SALT = {"confirm": "status-subscribe-confirm", "unsubscribe": "status-unsubscribe"}
 CONFIRM_MAX_AGE_S = 7 * 86_400
@@ -88,12 +84,7 @@ def notify_subscribers(update_id: int) -> int:
 
 
 def request_notify(update: IncidentUpdate) -> None:
-    def enqueue() -> Any:
-        from comms.tasks import notify_subscribers_task
+    """Mail the update to subscribers after the commit (it is on the page in any case)."""
+    from comms.tasks import notify_subscribers_task
 
-        try:
-            notify_subscribers_task.delay(update.pk)
-        except Exception as exc:  # the update is on the page anyway
-            logger.warning("subscriber_notify_enqueue_failed", update=update.pk, error=str(exc))
-
-    transaction.on_commit(enqueue)
+    enqueue_after_commit(notify_subscribers_task, update.pk)

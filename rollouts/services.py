@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shlex
 import subprocess
-import threading
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +28,7 @@ from governance.models import Release
 from governance.services import release_mark_deployed
 from portal import clock
 from portal.bulk import update_rows
+from portal.enqueue import enqueue_after_commit
 from portal.errors import Conflict, Invalid
 from rollouts.analysis import Analysis, TickData, analyse, prepare, stable_window
 from rollouts.choices import (
@@ -228,7 +228,7 @@ def _promote(rollout: Rollout, actor: Any, how: str) -> None:
         ended_at=now, verdict=PhaseVerdict.PROMOTED
     )
     rollout.state, rollout.weight, rollout.ended_at = RolloutState.PROMOTED, 100, now
-    traffic_adapter().promote(rollout.service, rollout.version)
+    traffic_adapter().route_all_to_stable(rollout.service, stable_version=rollout.version)
     _save(rollout, actor)
     _audit(rollout, "promoted", actor, how=how)
 
@@ -322,20 +322,11 @@ def _start_rollback(
 
 
 def _continue_in_background(rollout: Rollout) -> None:
-    """Hand the rest of the rollback to a worker; without a broker the engine's tick
-    (canary_tick / beat) carries it on, so a dead broker delays nothing that matters."""
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        return
+    """Hand the rest of the rollback to a worker; without one, the engine's tick (canary_tick
+    or beat) carries it on, so a dead broker delays nothing that matters."""
     from rollouts.tasks import rollback_continue
 
-    def enqueue() -> None:
-        try:
-            rollback_continue.delay(rollout.pk)
-        except Exception as exc:  # the tick continues it; never fail the abort
-            logger.warning("rollback_enqueue_failed", rollout=rollout.pk, error=str(exc))
-
-    # Off the request thread: a dead broker must not hold the kill switch's answer.
-    transaction.on_commit(lambda: threading.Thread(target=enqueue, daemon=True).start())
+    enqueue_after_commit(rollback_continue, rollout.pk, skip_when_eager=True)
 
 
 def _run_command_or_webhook(command: str, webhook: str, timeout: float, payload: dict) -> str:

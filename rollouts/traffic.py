@@ -27,7 +27,9 @@ class TrafficAdapter(Protocol):
         salt: str = "",
     ) -> None: ...
 
-    def route_all_to_stable(self, service: str) -> None: ...
+    def route_all_to_stable(self, service: str, *, stable_version: str = "") -> None:
+        """Everyone on stable; with `stable_version`, that version is stable from now on
+        (a promotion)."""
 
 
 class EmbeddedTraffic:
@@ -44,30 +46,25 @@ class EmbeddedTraffic:
     ) -> None:
         if not 0 <= weight <= 100:
             raise ValueError(f"weight {weight} is not a percentage")
-        values = {"weight": weight, "updated_at": clock.now()}
+        values: dict[str, object] = {"weight": weight}
         if canary_version:
             values.update(canary_version=canary_version, salt=salt)
         if stable_version:
             values["stable_version"] = stable_version
-        TrafficSplit.objects.update_or_create(service=service, defaults=values)
+        self._write(service, values)
 
-    def route_all_to_stable(self, service: str) -> None:
-        TrafficSplit.objects.update_or_create(
-            service=service,
-            defaults={"weight": 0, "canary_version": "", "updated_at": clock.now()},
-        )
+    def route_all_to_stable(self, service: str, *, stable_version: str = "") -> None:
+        values: dict[str, object] = {"weight": 0, "canary_version": ""}
+        if stable_version:
+            values["stable_version"] = stable_version
+        self._write(service, values)
 
-    def promote(self, service: str, version: str) -> None:
+    @staticmethod
+    def _write(service: str, values: dict[str, object]) -> None:
         TrafficSplit.objects.update_or_create(
-            service=service,
-            defaults={
-                "weight": 0,
-                "canary_version": "",
-                "stable_version": version,
-                "updated_at": clock.now(),
-            },
+            service=service, defaults={**values, "updated_at": clock.now()}
         )
 
 
-def traffic_adapter() -> EmbeddedTraffic:
+def traffic_adapter() -> TrafficAdapter:
     return import_string(str(settings.CANARY_TRAFFIC_ADAPTER))()

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -121,6 +122,40 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> Non
             return
         time.sleep(0.1)
     raise TimeoutError(f"nothing listened on {port} within {timeout}s")
+
+
+@contextmanager
+def gunicorn(
+    *, workers: int = 1, capture: bool = False, **env: str | None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """The portal under gunicorn on a free loopback port, with the test database unless
+    `env` says otherwise; `capture` keeps its output (logs) on `proc.stdout`."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "portal.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--access-logfile",
+            "/dev/null",
+        ],
+        env=subprocess_env(**env),
+        cwd=ROOT,
+        stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if capture else subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        wait_for_port(port, proc)
+        yield f"http://127.0.0.1:{port}", proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 @pytest.fixture(autouse=True)

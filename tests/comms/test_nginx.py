@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ import httpx
 import pytest
 
 from comms.snapshot import publish
-from tests.conftest import ROOT, free_port, subprocess_env, wait_for_port
+from tests.conftest import ROOT, free_port, gunicorn, wait_for_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,32 +46,27 @@ def front(tmp_path: Path, settings: Any) -> Iterator[tuple[str, subprocess.Popen
     snapshot = Path(tempfile.mkdtemp(prefix="status-", dir="/tmp"))
     snapshot.chmod(0o755)
     settings.STATUS_SNAPSHOT_DIR = str(snapshot)
-    listen, upstream = free_port(), free_port()
-    app = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "portal.wsgi", "-b", f"127.0.0.1:{upstream}"],
-        env=subprocess_env(STATUS_SNAPSHOT_DIR=settings.STATUS_SNAPSHOT_DIR),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    config = shipped_config(tmp_path, listen, upstream, settings.STATUS_SNAPSHOT_DIR)
-    checked = subprocess.run(
-        ["nginx", "-t", "-c", str(config)], capture_output=True, text=True, check=False
-    )
-    assert checked.returncode == 0, checked.stderr
-    web = subprocess.Popen(
-        ["nginx", "-c", str(config), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    listen = free_port()
     try:
-        wait_for_port(upstream, app)
-        wait_for_port(listen, web)
-        yield f"http://127.0.0.1:{listen}", app
+        with gunicorn(STATUS_SNAPSHOT_DIR=str(snapshot)) as (upstream_url, app):
+            upstream = int(upstream_url.rsplit(":", 1)[1])
+            config = shipped_config(tmp_path, listen, upstream, str(snapshot))
+            checked = subprocess.run(
+                ["nginx", "-t", "-c", str(config)], capture_output=True, text=True, check=False
+            )
+            assert checked.returncode == 0, checked.stderr
+            web = subprocess.Popen(
+                ["nginx", "-c", str(config), "-g", "daemon off;"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                wait_for_port(listen, web)
+                yield f"http://127.0.0.1:{listen}", app
+            finally:
+                web.terminate()
+                web.wait(timeout=10)
     finally:
-        for proc in (web, app):
-            proc.terminate()
-            proc.wait(timeout=10)
         shutil.rmtree(snapshot, ignore_errors=True)
 
 

@@ -4,8 +4,6 @@ maintenance windows at exact times, and a snapshot served without the database."
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 from xml.etree import ElementTree
@@ -21,7 +19,7 @@ from comms.snapshot import publish
 from comms.statuspage import indicator
 from governance.models import Release
 from rollouts import services
-from tests.conftest import ROOT, closed_port, free_port, subprocess_env, wait_for_port
+from tests.conftest import closed_port, gunicorn
 from tests.rollouts.conftest import T0, at, feed
 
 pytestmark = pytest.mark.django_db
@@ -230,23 +228,11 @@ def test_every_contract_path_answers() -> None:
 
 @pytest.fixture
 def server_without_database(settings: Any) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "portal.wsgi", "-b", f"127.0.0.1:{port}"],
-        env=subprocess_env(
-            DATABASE_URL=f"postgres://postgres@127.0.0.1:{closed_port()}/x",
-            STATUS_SNAPSHOT_DIR=settings.STATUS_SNAPSHOT_DIR,
-        ),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with gunicorn(
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:{closed_port()}/x",
+        STATUS_SNAPSHOT_DIR=settings.STATUS_SNAPSHOT_DIR,
+    ) as (url, _):
+        yield url
 
 
 def test_the_page_keeps_answering_while_the_database_is_down(

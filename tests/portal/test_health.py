@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ import httpx
 import pytest
 from django.test import Client, override_settings
 
-from tests.conftest import ROOT, closed_port, free_port, subprocess_env, wait_for_port
+from tests.conftest import closed_port, gunicorn
 
 pytestmark = pytest.mark.django_db
 
@@ -172,39 +171,15 @@ def test_probes_refuse_writes_and_are_never_cached() -> None:
 @pytest.fixture
 def server_without_database() -> Iterator[tuple[str, subprocess.Popen]]:
     """gunicorn with DEBUG off, pointed at a database port where nothing listens."""
-    port = free_port()
-    env = subprocess_env(
+    with gunicorn(
+        capture=True,
         DEBUG="0",
         SECRET_KEY="x" * 60,
         DATABASE_URL=f"postgres://postgres@127.0.0.1:{closed_port()}/nowhere",
         REDIS_URL=None,
         LOG_FORMAT="json",
-    )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "portal.wsgi",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--access-logfile",
-            "/dev/null",
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        wait_for_port(port, proc)
-        yield f"http://127.0.0.1:{port}", proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    ) as server:
+        yield server
 
 
 def test_dead_database_fails_db_and_ready_but_not_live(

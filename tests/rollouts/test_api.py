@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,7 +12,7 @@ import pytest
 from governance.models import AuditEvent, Release
 from governance.tokens import token_issue
 from rollouts.models import Rollout, TrafficSplit
-from tests.conftest import ROOT, closed_port, free_port, subprocess_env, wait_for_port
+from tests.conftest import closed_port, gunicorn
 
 pytestmark = pytest.mark.django_db
 
@@ -189,29 +187,8 @@ class TestKillSwitch:
 
 @pytest.fixture
 def server_with_dead_broker() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "portal.wsgi",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-        ],
-        env=subprocess_env(REDIS_URL=f"redis://127.0.0.1:{closed_port()}/0"),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with gunicorn(REDIS_URL=f"redis://127.0.0.1:{closed_port()}/0") as (url, _):
+        yield url
 
 
 @pytest.mark.django_db(transaction=True)

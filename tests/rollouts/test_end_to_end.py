@@ -16,7 +16,7 @@ import pytest
 from governance.models import Release
 from governance.tokens import token_issue
 from rollouts.models import Rollout
-from tests.conftest import ROOT, free_port, subprocess_env, wait_for_port
+from tests.conftest import ROOT, gunicorn, subprocess_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SCALE = "600"  # a 10-minute phase lasts one second
@@ -26,38 +26,19 @@ COUNTS = [100, 300, 400, 150, 30, 15, 5, 0]
 
 @pytest.fixture
 def portal() -> Iterator[str]:
-    port = free_port()
-    env = subprocess_env(CANARY_TIME_SCALE=SCALE)
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "portal.wsgi",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     engine = subprocess.Popen(
         [sys.executable, "manage.py", "canary_tick", "--every", "0.25"],
-        env=env,
+        env=subprocess_env(CANARY_TIME_SCALE=SCALE),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_for_port(port, server)
-        yield f"http://127.0.0.1:{port}"
+        with gunicorn(workers=2, CANARY_TIME_SCALE=SCALE) as (url, _):
+            yield url
     finally:
-        for proc in (server, engine):
-            proc.terminate()
-            proc.wait(timeout=10)
+        engine.terminate()
+        engine.wait(timeout=10)
 
 
 def sample(
