@@ -122,6 +122,15 @@ class IncidentUpdate(models.Model):
     affected_components = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=clock.now)
     display_at = models.DateTimeField(default=clock.now)
+    # The customer notice this update posted (its `status_page` channel), at most one each.
+    notice = models.OneToOneField(
+        "comms.Notice",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="status_update",
+    )
 
     class Meta:
         ordering = ["-display_at", "-id"]

@@ -3,7 +3,7 @@ worker (claim the notice, send what is not yet sent, record each channel's resul
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q, QuerySet
 
 from comms.models import MessageTemplate, Notice, Notification
 from comms.templating import check_variables, render
@@ -91,30 +91,42 @@ def _deliver(notice: Notice, channel: str) -> str:
         ).raise_for_status()
         return "sent"
     if channel == "status_page":
-        return "skipped: status-page incidents are opened by rollbacks and stewards"
+        from comms.services import incident_post_notice
+
+        return f"sent: incident update {incident_post_notice(notice).code}"
     raise ValueError(f"unknown channel {channel}")
+
+
+# A claim older than this belongs to a worker that died mid-send; another may take it over.
+CLAIM_LEASE = timedelta(minutes=10)
+
+
+def sendable(now: datetime) -> QuerySet[Notice]:
+    """Pending notices that are due and that no live worker holds."""
+    return Notice.objects.filter(state=Notice.State.PENDING, send_at__lte=now).filter(
+        Q(claimed_at=None) | Q(claimed_at__lt=now - CLAIM_LEASE)
+    )
 
 
 def notice_send(notice_id: int) -> str:
     """Claim, send the channels not yet sent, record. Raises when a channel failed (the
     task retries with backoff; the claim is released so the retry can take it)."""
     now = clock.now()
-    claimed = Notice.objects.filter(
-        pk=notice_id, state=Notice.State.PENDING, claimed_at=None, send_at__lte=now
-    ).update(claimed_at=now, attempts=F("attempts") + 1)
+    claimed = sendable(now).filter(pk=notice_id).update(claimed_at=now, attempts=F("attempts") + 1)
     if claimed != 1:
         return "not due, or another worker has it"
     notice = Notice.objects.get(pk=notice_id)
     failures = []
     for channel in notice.channels:
-        if notice.deliveries.get(channel) == "sent" or str(
-            notice.deliveries.get(channel, "")
-        ).startswith("skipped"):
+        if str(notice.deliveries.get(channel, "")).startswith(("sent", "skipped")):
             continue
         try:
             notice.deliveries[channel] = _deliver(notice, channel)
         except Exception as exc:
             failures.append(f"{channel}: {type(exc).__name__}: {exc}")
+        else:
+            # Recorded at once: a worker that dies later resends only the channel in flight.
+            notice.save(update_fields=["deliveries"])
     notice.last_error = "; ".join(failures)
     if failures:
         notice.claimed_at = None  # let the retry claim it

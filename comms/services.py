@@ -54,6 +54,15 @@ def _set_status(components: list[Component], status: str) -> list[dict[str, Any]
     return changes
 
 
+CLOSED = [IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM]
+
+
+def _calm(incident: Incident) -> list[Component]:
+    """The incident's components that no other unresolved incident covers."""
+    others = Incident.objects.exclude(pk=incident.pk).exclude(status__in=CLOSED)
+    return [c for c in incident.components.all() if not others.filter(components=c).exists()]
+
+
 def incident_open_for_rollout(rollout: Any, reason: str) -> Incident:
     """A rollback tells visitors: the release's components are degraded while it runs."""
     components = components_for_service(rollout.service)
@@ -80,17 +89,9 @@ def incident_open_for_rollout(rollout: Any, reason: str) -> Incident:
 def incident_update_for_rollout(rollout: Any, *, verified: bool, detail: str) -> None:
     """After the rollback's verification: resolve on success, keep investigating otherwise."""
     now = clock.now()
-    for incident in Incident.objects.filter(rollout=rollout).exclude(
-        status__in=[IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM]
-    ):
+    for incident in Incident.objects.filter(rollout=rollout).exclude(status__in=CLOSED):
         if verified:
-            others = Incident.objects.exclude(pk=incident.pk).exclude(
-                status__in=[IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM]
-            )
-            calm = [
-                c for c in incident.components.all() if not others.filter(components=c).exists()
-            ]
-            changes = _set_status(calm, ComponentStatus.OPERATIONAL)
+            changes = _set_status(_calm(incident), ComponentStatus.OPERATIONAL)
             incident.status, incident.resolved_at = IncidentStatus.RESOLVED, now
             body = "The previous version is serving everyone and the checks are healthy again."
         else:
@@ -142,8 +143,81 @@ def other_open_incidents(rollout: Any) -> int:
     """Unresolved incidents on the rollout's components, other than its own rollback's."""
     return (
         Incident.objects.filter(components__in=components_for_service(rollout.service))
-        .exclude(status__in=[IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM])
+        .exclude(status__in=CLOSED)
         .exclude(rollout=rollout)
         .distinct()
         .count()
     )
+
+
+def _incident_status(text: str) -> str:
+    """The guide's free-text [STATUS] read as a Statuspage incident status."""
+    wanted = text.strip().lower()
+    for value, label in IncidentStatus.choices:
+        if wanted in (value, str(label).lower()):
+            return value
+    return IncidentStatus.INVESTIGATING
+
+
+def _components_named(text: str) -> list[Component]:
+    """Components a notice's [SERVICES] names: by component name or by service."""
+    names = {part.strip().lower() for part in text.split(",") if part.strip()}
+    return [
+        c
+        for c in Component.objects.filter(is_group=False)
+        if c.name.lower() in names
+        or names & {s.strip().lower() for s in c.services.split(",") if s.strip()}
+    ]
+
+
+def incident_post_notice(notice: Any) -> IncidentUpdate:
+    """A notice's `status_page` channel: an update on the release's open incident, or a new
+    incident on the components the notice names. Once per notice: a retry after a crash
+    finds the update it already wrote."""
+    existing = IncidentUpdate.objects.filter(notice=notice).first()
+    if existing is not None:
+        return existing
+    is_incident = notice.template.key == "incident_notification"
+    status = _incident_status(notice.variables.get("STATUS", ""))
+    components = _components_named(notice.variables.get("SERVICES", ""))
+    if notice.release_id:
+        components += components_for_service(notice.release.service)
+    open_incidents = Incident.objects.exclude(status__in=CLOSED)
+    incident = (
+        open_incidents.filter(rollout__release_id=notice.release_id).first()
+        or open_incidents.filter(updates__notice__release_id=notice.release_id).first()
+        if notice.release_id
+        else None
+    )
+    with transaction.atomic():
+        if incident is None:
+            incident = Incident.objects.create(
+                name=notice.subject,
+                impact=Impact.MINOR if is_incident else Impact.NONE,
+                status=status,
+            )
+        incident.components.add(*components)
+        if status in CLOSED:
+            changes = _set_status(_calm(incident), ComponentStatus.OPERATIONAL)
+            incident.resolved_at = incident.resolved_at or clock.now()
+        elif is_incident:
+            worse = [
+                c
+                for c in components
+                if c.status in (ComponentStatus.OPERATIONAL, ComponentStatus.MAINTENANCE)
+            ]
+            changes = _set_status(worse, ComponentStatus.DEGRADED)
+        else:
+            changes = []
+        incident.status, incident.updated_at = status, clock.now()
+        incident.save()
+        update = IncidentUpdate.objects.create(
+            incident=incident,
+            status=status,
+            body=notice.body,
+            affected_components=changes or None,
+            notice=notice,
+        )
+        request_notify(update)
+        request_publish()
+    return update

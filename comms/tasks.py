@@ -6,7 +6,6 @@ import structlog
 from celery import shared_task
 
 from comms import notices, services, snapshot
-from comms.models import Notice
 from portal import clock
 
 logger = structlog.get_logger(__name__)
@@ -42,10 +41,9 @@ def send_notice(self: Any, notice_id: int) -> str:
 
 @shared_task(ignore_result=True)
 def sweep_notices() -> int:
-    """Send what is due but was never enqueued (broker down when it was created)."""
-    due = Notice.objects.filter(
-        state=Notice.State.PENDING, claimed_at=None, send_at__lte=clock.now()
-    )
+    """Send what is due but was never enqueued (broker down when it was created), and what a
+    worker claimed and then died on."""
+    due = notices.sendable(clock.now())
     sent = 0
     for notice_id in due.values_list("pk", flat=True):
         try:

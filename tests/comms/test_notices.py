@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import time_machine
 from django.core import mail
 from django.db import connection
 
-from comms.models import Notice, Notification
-from comms.notices import notice_create, notice_send
+from comms.models import Component, Incident, IncidentUpdate, Notice, Notification
+from comms.notices import CLAIM_LEASE, notice_create, notice_send
+from comms.tasks import sweep_notices
 from comms.templating import render
 from portal.errors import Invalid
 from tests.conftest import closed_port
@@ -212,3 +215,69 @@ def test_the_admin_shows_an_unread_badge_and_the_list_marks_read(team: dict[str,
     assert "New Feature Available" in page and 'data-unread="true"' in page
     assert "Dark &lt;b&gt;mode&lt;/b&gt;" in page  # escaped in HTML
     assert "unread)" not in client.get("/admin/").content.decode()
+
+
+def test_a_status_page_notice_opens_then_updates_the_releases_incident(
+    team: dict[str, Any], new_release: Callable[..., Any]
+) -> None:
+    release = new_release()
+    opened = notice_create(
+        template="incident_notification",
+        actor=team["sam"],
+        release=release,
+        variables=INCIDENT_VARS,
+    )
+    assert notice_send(opened.pk) == "sent"
+    incident = Incident.objects.get()
+    assert (incident.name, incident.status, incident.impact) == (
+        "Service Degradation Detected",
+        "investigating",
+        "minor",
+    )
+    assert [c.name for c in incident.components.all()] == ["Backend API"]
+    assert Component.objects.get(name="Backend API").status == "degraded_performance"
+    update = IncidentUpdate.objects.get()
+    assert update.notice == opened and "Current status: Investigating" in update.body
+    assert update.affected_components[0]["new_status"] == "degraded_performance"
+    opened.refresh_from_db()
+    assert opened.deliveries["status_page"] == f"sent: incident update {update.code}"
+
+    # A worker that died between posting and recording: after the claim's lease another
+    # worker takes the notice over and finds the update already written.
+    died_at = opened.claimed_at
+    Notice.objects.filter(pk=opened.pk).update(state="pending", deliveries={})
+    with time_machine.travel(died_at + CLAIM_LEASE - timedelta(seconds=1), tick=False):
+        assert notice_send(opened.pk) == "not due, or another worker has it"
+    with time_machine.travel(died_at + CLAIM_LEASE, tick=False):
+        assert sweep_notices() == 0
+    with time_machine.travel(died_at + CLAIM_LEASE + timedelta(seconds=1), tick=False):
+        assert sweep_notices() == 1
+    assert IncidentUpdate.objects.count() == 1
+
+    closed = notice_create(
+        template="incident_notification",
+        actor=team["sam"],
+        release=release,
+        variables={"STATUS": "Resolved", "SERVICES": "Backend API"},
+    )
+    assert notice_send(closed.pk) == "sent"
+    incident.refresh_from_db()
+    assert (incident.status, incident.updates.count()) == ("resolved", 2)
+    assert incident.resolved_at is not None
+    assert Component.objects.get(name="Backend API").status == "operational"
+    assert Incident.objects.count() == 1
+
+
+def test_a_status_page_notice_names_components_by_name_or_service(team: dict[str, Any]) -> None:
+    notice = notice_create(
+        template="incident_notification",
+        actor=team["sam"],
+        variables={"STATUS": "Identified", "SERVICES": "Payment Processing, auth"},
+    )
+    notice_send(notice.pk)
+    incident = Incident.objects.get()
+    assert incident.status == "identified"
+    assert sorted(c.name for c in incident.components.all()) == [
+        "Authentication",
+        "Payment Processing",
+    ]
