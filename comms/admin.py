@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
@@ -16,10 +17,14 @@ from comms.models import (
     MessageTemplate,
     Notice,
 )
-from comms.services import request_publish
+from comms.notices import CHANNELS, is_channel, notice_create
+from comms.services import incident_settle, request_publish
+from comms.subscriptions import request_notify
+from comms.templating import check_variables, placeholders
 from governance.admin import RoleAccess
 from governance.choices import Role
 from portal import clock
+from portal.errors import Invalid
 
 OPERATORS = frozenset({Role.STEWARD, Role.OPS})
 
@@ -55,7 +60,8 @@ class ComponentAdmin(RoleAccess, Republish, SimpleHistoryAdmin):
     ]
 
 
-class UpdateInline(admin.StackedInline):
+class UpdateInline(RoleAccess, admin.StackedInline):
+    edit_roles = OPERATORS
     model = IncidentUpdate
     extra = 1
     fields = ["status", "body", "display_at"]
@@ -79,6 +85,13 @@ class IncidentAdmin(RoleAccess, Republish, SimpleHistoryAdmin):
     filter_horizontal = ["components"]
     inlines = [UpdateInline]
 
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        added = [update for formset in formsets for update in formset.new_objects]
+        incident_settle(form.instance, updated=bool(added))
+        for update in added:
+            request_notify(update)  # subscribers get each new update once
+
 
 @admin.register(Maintenance)
 class MaintenanceAdmin(RoleAccess, Republish, SimpleHistoryAdmin):
@@ -89,19 +102,118 @@ class MaintenanceAdmin(RoleAccess, Republish, SimpleHistoryAdmin):
     filter_horizontal = ["components"]
 
 
+class MessageTemplateForm(forms.ModelForm):
+    class Meta:
+        model = MessageTemplate
+        fields = ["key", "name", "subject", "body", "channels", "lead_time_s"]
+
+    def clean_channels(self) -> list[str]:
+        channels = self.cleaned_data["channels"]
+        if not isinstance(channels, list) or not channels:
+            raise forms.ValidationError("A list of one or more channels.")
+        unknown = [c for c in channels if not is_channel(c)]
+        if unknown:
+            raise forms.ValidationError(
+                f"Unknown channel(s): {', '.join(map(str, unknown))}. Known: "
+                + ", ".join(CHANNELS)
+                + ", webhook:NAME."
+            )
+        return channels
+
+
 @admin.register(MessageTemplate)
 class MessageTemplateAdmin(RoleAccess, SimpleHistoryAdmin):
     """The guide's templates: subject and body with [PLACEHOLDER]s, channels, lead time."""
 
+    form = MessageTemplateForm
     edit_roles = OPERATORS
     list_display = ["key", "name", "channels", "lead_time_s"]
 
 
+class NoticeForm(forms.ModelForm):
+    """Compose a notice: a template and a value for each of its placeholders."""
+
+    variables_text = forms.CharField(
+        label="Variables",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 80}),
+    )
+
+    class Meta:
+        model = Notice
+        fields = ["template", "release", "send_at"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["send_at"].required = False
+        self.fields["send_at"].help_text = "Empty: now."
+        self.fields["variables_text"].help_text = "One NAME: value per line. " + "; ".join(
+            f"{t.key}: {' '.join(f'[{n}]' for n in sorted(placeholders(t.subject, t.body)))}"
+            for t in MessageTemplate.objects.all()
+        )
+
+    def clean_variables_text(self) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for number, line in enumerate(self.cleaned_data["variables_text"].splitlines(), 1):
+            if not line.strip():
+                continue
+            name, colon, value = line.partition(":")
+            name = name.strip().strip("[]")
+            if not colon or not name:
+                raise forms.ValidationError(f"Line {number}: write NAME: value.")
+            if name in values:
+                raise forms.ValidationError(f"Line {number}: {name} is given twice.")
+            values[name] = value.strip()
+        return values
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or self.cleaned_data
+        template, values = cleaned.get("template"), cleaned.get("variables_text")
+        if template is not None and values is not None:
+            try:
+                check_variables((template.subject, template.body), values)
+            except Invalid as refused:
+                self.add_error("variables_text", refused.detail)
+        return cleaned
+
+
 @admin.register(Notice)
 class NoticeAdmin(RoleAccess, admin.ModelAdmin):
-    """Sent notices with each channel's result; failures stay visible here."""
+    """Compose a notice (sent by a worker at its time); sent notices with each channel's
+    result, read-only, failures visible."""
 
     view_roles = OPERATORS | frozenset({Role.COUNCIL})
+    edit_roles = OPERATORS
     list_display = ["subject", "template", "release", "send_at", "state", "attempts", "last_error"]
     list_filter = ["state", "template"]
-    readonly_fields = [f.name for f in Notice._meta.fields]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a notice is a record of what was said
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):  # type: ignore[no-untyped-def]
+        if obj is None:
+            kwargs["form"] = NoticeForm
+            kwargs["fields"] = ["template", "release", "send_at", "variables_text"]
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ["template", "release", "send_at", "variables_text"]
+        return [f.name for f in Notice._meta.fields if f.name != "id"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [] if obj is None else self.get_fields(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        created = notice_create(
+            template=data["template"].key,
+            variables=data["variables_text"],
+            actor=request.user,
+            release=data.get("release"),
+            send_at=data.get("send_at"),
+        )
+        obj.pk, obj.subject = created.pk, created.subject
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        pass  # notice_create wrote everything

@@ -63,6 +63,16 @@ def notice_create(
     return notice
 
 
+CHANNELS = ("email", "in_app", "status_page")
+
+
+def is_channel(channel: object) -> bool:
+    """Ours, or `webhook:NAME` for one we cannot reach directly (NOTICE_WEBHOOKS[NAME])."""
+    return isinstance(channel, str) and (
+        channel in CHANNELS or (channel.startswith("webhook:") and len(channel) > len("webhook:"))
+    )
+
+
 def _deliver(notice: Notice, channel: str) -> str:
     if channel == "email":
         recipients = settings.CUSTOMER_NOTICE_EMAILS

@@ -221,3 +221,23 @@ def incident_post_notice(notice: Any) -> IncidentUpdate:
         request_notify(update)
         request_publish()
     return update
+
+
+def incident_settle(incident: Incident, *, updated: bool) -> None:
+    """After a steward's edit: the newest update (when one was added) sets the incident's
+    status; its milestones are stamped; a closed incident gives its components back."""
+    newest = incident.updates.order_by("-display_at", "-id").first()
+    if updated and newest is not None:
+        incident.status = newest.status
+    now = clock.now()
+    if incident.status == IncidentStatus.MONITORING and incident.monitoring_at is None:
+        incident.monitoring_at = now
+    if incident.status in CLOSED:
+        incident.resolved_at = incident.resolved_at or now
+        changes = _set_status(_calm(incident), ComponentStatus.OPERATIONAL)
+        if changes and updated and newest is not None and not newest.affected_components:
+            newest.affected_components = changes
+            newest.save(update_fields=["affected_components"])
+    else:
+        incident.resolved_at = None
+    incident.save(update_fields=["status", "monitoring_at", "resolved_at"])
