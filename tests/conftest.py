@@ -237,9 +237,43 @@ def api() -> Callable[[str | None], APIClient]:
     return client
 
 
+class SmtpReceiver:
+    """A real SMTP server on 127.0.0.1 (aiosmtpd) that can refuse the next messages with a
+    temporary failure, as a busy mail relay does."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self.refusals = 0  # how many of the next DATA commands get `451`
+        self.refused = 0
+        self.port = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.refusals:
+            self.refusals -= 1
+            self.refused += 1
+            return "451 4.3.0 Mail server busy, try again later"
+        self.messages.append(envelope)
+        return "250 Message accepted for delivery"
+
+
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[subprocess.Popen]:
-    """A real Celery worker process on the test Redis broker and test database."""
+def smtp_receiver() -> Iterator[SmtpReceiver]:
+    from aiosmtpd.controller import Controller
+
+    receiver = SmtpReceiver()
+    controller = Controller(receiver, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    receiver.port = controller.port
+    yield receiver
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(
+    django_db_setup: None, django_db_blocker: Any, smtp_receiver: SmtpReceiver
+) -> Iterator[subprocess.Popen]:
+    """A real Celery worker process on the test Redis broker and test database; it mails
+    through the SMTP receiver (customer notices to customers@example.com)."""
     from portal.celery import app
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -261,7 +295,10 @@ def celery_worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[sub
             "-n",
             name,
         ],
-        env=subprocess_env(),
+        env=subprocess_env(
+            EMAIL_URL=f"smtp://127.0.0.1:{smtp_receiver.port}",
+            CUSTOMER_NOTICE_EMAILS="customers@example.com",
+        ),
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=ROOT,

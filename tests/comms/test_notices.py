@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +20,7 @@ from comms.notices import CLAIM_LEASE, notice_create, notice_send
 from comms.tasks import sweep_notices
 from comms.templating import render
 from portal.errors import Invalid
-from tests.conftest import closed_port
+from tests.conftest import SmtpReceiver, closed_port
 
 pytestmark = pytest.mark.django_db
 INCIDENT_VARS = {"STATUS": "Investigating", "SERVICES": "Backend API"}
@@ -281,3 +283,30 @@ def test_a_status_page_notice_names_components_by_name_or_service(team: dict[str
         "Authentication",
         "Payment Processing",
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_retries_a_refusing_mail_server_with_backoff(
+    team: dict[str, Any], celery_worker: subprocess.Popen, smtp_receiver: SmtpReceiver
+) -> None:
+    """Through the real worker: the relay says `451` twice, the task backs off and retries,
+    the third attempt delivers; members get their in-app notice once, not three times."""
+    smtp_receiver.refusals, smtp_receiver.refused = 2, 0
+    before = len(smtp_receiver.messages)
+    notice = notice_create(
+        template="scheduled_maintenance",
+        actor=team["sam"],
+        variables={"DATE": "2026-12-01", "TIME": "02:00", "TIMEZONE": "UTC"},
+    )
+    deadline = time.monotonic() + 60
+    while Notice.objects.get(pk=notice.pk).state == "pending":
+        assert time.monotonic() < deadline, Notice.objects.get(pk=notice.pk).last_error
+        time.sleep(0.2)
+    notice.refresh_from_db()
+    assert (notice.state, notice.attempts, notice.last_error) == ("sent", 3, "")
+    assert notice.deliveries == {"email": "sent", "in_app": "sent"}
+    assert smtp_receiver.refused == 2
+    [message] = smtp_receiver.messages[before:]
+    assert message.rcpt_tos == ["customers@example.com"]
+    assert b"2026-12-01 02:00 UTC" in message.content
+    assert Notification.objects.filter(user=team["erin"]).count() == 1
