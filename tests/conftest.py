@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,17 +23,12 @@ from governance.members import member_set_roles
 from governance.models import Release
 from governance.services import checklist_sign, release_create
 from governance.tokens import token_issue
+from tests.servers import _reachable, closed_port, free_port, wait_for_port
+
+__all__ = ["closed_port", "free_port", "wait_for_port"]  # for the test modules
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-
-
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=3):
-            return True
-    except OSError:
-        return False
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -72,17 +66,6 @@ def _allow_flush(sender: Any, connection: Any, **kwargs: Any) -> None:
 connection_created.connect(_allow_flush)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def closed_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    return free_port()
-
-
 def test_database_url() -> str:
     """DATABASE_URL naming the test database, for subprocesses (servers, workers, CLIs)."""
     parts = urlsplit(os.environ["DATABASE_URL"])
@@ -111,17 +94,6 @@ def run_manage(*args: str, **env: str | None) -> subprocess.CompletedProcess[str
         cwd=ROOT,
         check=False,
     )
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"process exited early with {proc.returncode}")
-        if _reachable("127.0.0.1", port):
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listened on {port} within {timeout}s")
 
 
 @contextmanager

@@ -14,28 +14,10 @@ import httpx
 import pytest
 
 from comms.snapshot import publish
-from tests.conftest import ROOT, free_port, gunicorn, wait_for_port
+from tests.conftest import gunicorn
+from tests.servers import free_port, nginx, shipped_config
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def shipped_config(tmp: Path, listen: int, upstream: int, snapshot: str) -> Path:
-    """deploy/nginx.conf with this machine's ports and paths."""
-    text = (ROOT / "deploy" / "nginx.conf").read_text()
-    text = text.replace("listen 80;", f"listen 127.0.0.1:{listen};")
-    text = text.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream};")
-    text = text.replace("/srv/canary-portal/var/status", snapshot)
-    text = text.replace("pid /run/canary-portal-nginx.pid;", f"pid {tmp}/nginx.pid;")
-    text = text.replace("error_log stderr warn;", f"error_log {tmp}/error.log info;")
-    text = text.replace(
-        "http {",
-        f"http {{\n    client_body_temp_path {tmp}/body;\n"
-        f"    proxy_temp_path {tmp}/proxy;\n    fastcgi_temp_path {tmp}/f;\n"
-        f"    uwsgi_temp_path {tmp}/u;\n    scgi_temp_path {tmp}/s;",
-    )
-    path = tmp / "nginx.conf"
-    path.write_text(text)
-    return path
 
 
 @pytest.fixture
@@ -50,22 +32,8 @@ def front(tmp_path: Path, settings: Any) -> Iterator[tuple[str, subprocess.Popen
     try:
         with gunicorn(STATUS_SNAPSHOT_DIR=str(snapshot)) as (upstream_url, app):
             upstream = int(upstream_url.rsplit(":", 1)[1])
-            config = shipped_config(tmp_path, listen, upstream, str(snapshot))
-            checked = subprocess.run(
-                ["nginx", "-t", "-c", str(config)], capture_output=True, text=True, check=False
-            )
-            assert checked.returncode == 0, checked.stderr
-            web = subprocess.Popen(
-                ["nginx", "-c", str(config), "-g", "daemon off;"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            try:
-                wait_for_port(listen, web)
+            with nginx(shipped_config(tmp_path, listen, upstream, str(snapshot)), listen):
                 yield f"http://127.0.0.1:{listen}", app
-            finally:
-                web.terminate()
-                web.wait(timeout=10)
     finally:
         shutil.rmtree(snapshot, ignore_errors=True)
 

@@ -1,0 +1,165 @@
+"""The status page under load: requests/s and p99 latency for `summary.json` and `/status/`
+with 256 concurrent connections (wrk), served three ways in the same run:
+
+- static:  nginx serving the same bytes as plain static files (the baseline),
+- shipped: deploy/nginx.conf (the snapshot directory straight from disk, the rest to gunicorn),
+- gunicorn: the portal alone (its snapshot view, no database query per visitor).
+
+Targets: the shipped config at >= 0.5 of the static rate, p99 < 50 ms.
+
+    apt-get install -y nginx wrk
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/canary_portal \\
+        .venv/bin/python bench/status.py [--duration 10] [--connections 256] [--workers 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from common import scratch_database
+from django.conf import settings
+from django.db import connection
+
+from comms.models import Component, Incident, IncidentUpdate
+from comms.snapshot import publish
+from tests.servers import ROOT, free_port, nginx, shipped_config, static_config, wait_for_port
+
+PATHS = {"summary.json": "/api/v2/summary.json", "/status/": "/status/"}
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(url: str, *, connections: int, duration: int, threads: int) -> tuple[float, float]:
+    """Requests/s and p99 in ms after a one-second warm-up; refuses a run with errors or
+    non-2xx answers."""
+    command = ["wrk", f"-t{threads}", f"-c{connections}", "--latency", url]
+    subprocess.run([*command, "-d1s"], capture_output=True, check=True)
+    out = subprocess.run(
+        [*command, f"-d{duration}s"], capture_output=True, text=True, check=True
+    ).stdout
+    if "Non-2xx" in out or "Socket errors" in out:
+        sys.exit(f"{url}: errors under load\n{out}")
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    value, unit = re.search(r"\s99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    return rate, float(value) * UNITS[unit]
+
+
+def populate() -> None:
+    """A realistic page: the five components, one open incident with two updates."""
+    backend = Component.objects.get(name="Backend API")
+    backend.status = "degraded_performance"
+    backend.save()
+    incident = Incident.objects.create(name="Elevated error rates on checkout", status="monitoring")
+    incident.components.add(backend)
+    for status in ("investigating", "monitoring"):
+        IncidentUpdate.objects.create(incident=incident, status=status, body="Update. " * 40)
+
+
+@contextmanager
+def portal(snapshot: str, workers: int) -> Iterator[int]:
+    """gunicorn with the portal on the scratch database, as deploy/nginx.conf expects it."""
+    port = free_port()
+    database = urlunsplit(
+        urlsplit(os.environ["DATABASE_URL"])._replace(path="/" + connection.settings_dict["NAME"])
+    )
+    env = {**os.environ, "DATABASE_URL": database, "STATUS_SNAPSHOT_DIR": snapshot, "DEBUG": ""}
+    env.setdefault("SECRET_KEY", "bench-" + "x" * 50)
+    env.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
+    env.setdefault("SECURE_SSL_REDIRECT", "0")  # plain HTTP on loopback, as behind TLS
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "gunicorn", "portal.wsgi", "-b", f"127.0.0.1:{port}"),
+            *("--workers", str(workers), "--access-logfile", "/dev/null"),
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, proc)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--connections", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    args = parser.parse_args()
+    for tool in ("nginx", "wrk"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is not installed: apt-get install -y nginx wrk")
+
+    # nginx's workers run as an unprivileged user: everything they read must be readable.
+    tmp = Path(tempfile.mkdtemp(prefix="bench-status-", dir="/tmp"))
+    tmp.chmod(0o755)
+    snapshot, static = tmp / "status", tmp / "static"
+    settings.STATUS_SNAPSHOT_DIR = str(snapshot)
+    with scratch_database():
+        populate()
+        publish()
+        # The baseline serves byte-for-byte the same files as plain static files.
+        (static / "status").mkdir(parents=True)
+        shutil.copytree(snapshot / "api", static / "api")
+        shutil.copy(snapshot / "index.html", static / "status" / "index.html")
+        for path in [tmp, *tmp.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
+        measure = {"connections": args.connections, "duration": args.duration}
+        results: dict[str, dict[str, tuple[float, float]]] = {}
+        static_port, front_port = free_port(), free_port()
+        with portal(str(snapshot), args.workers) as app_port:
+            with nginx(static_config(tmp, static_port, str(static)), static_port):
+                results["static"] = {
+                    name: wrk(
+                        f"http://127.0.0.1:{static_port}{path}", threads=args.threads, **measure
+                    )
+                    for name, path in PATHS.items()
+                }
+            config = shipped_config(tmp, front_port, app_port, str(snapshot))
+            with nginx(config, front_port):
+                results["shipped"] = {
+                    name: wrk(
+                        f"http://127.0.0.1:{front_port}{path}", threads=args.threads, **measure
+                    )
+                    for name, path in PATHS.items()
+                }
+            results["gunicorn"] = {
+                name: wrk(f"http://127.0.0.1:{app_port}{path}", threads=args.threads, **measure)
+                for name, path in PATHS.items()
+            }
+    shutil.rmtree(tmp, ignore_errors=True)
+
+    print(
+        f"{args.connections} connections, {args.duration} s each, "
+        f"gunicorn --workers {args.workers}, {os.cpu_count()} CPUs"
+    )
+    print(f"{'path':<14}{'served by':<10}{'req/s':>10}{'p99 ms':>9}{'vs static':>11}")
+    for name in PATHS:
+        base = results["static"][name][0]
+        for way in ("static", "shipped", "gunicorn"):
+            rate, p99 = results[way][name]
+            print(f"{name:<14}{way:<10}{rate:>10.0f}{p99:>9.1f}{rate / base:>11.2f}")
+    for name in PATHS:
+        rate, p99 = results["shipped"][name]
+        ratio = rate / results["static"][name][0]
+        verdict = "met" if ratio >= 0.5 and p99 < 50 else "MISSED"
+        print(f"target {name}: shipped {ratio:.2f} of static, p99 {p99:.1f} ms: {verdict}")
+
+
+if __name__ == "__main__":
+    main()
