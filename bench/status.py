@@ -32,7 +32,15 @@ from django.db import connection
 
 from comms.models import Component, Incident, IncidentUpdate
 from comms.snapshot import publish
-from tests.servers import ROOT, free_port, nginx, shipped_config, static_config, wait_for_port
+from tests.servers import (
+    ROOT,
+    free_port,
+    gunicorn_command,
+    nginx,
+    serving,
+    shipped_config,
+    static_config,
+)
 
 PATHS = {"summary.json": "/api/v2/summary.json", "/status/": "/status/"}
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
@@ -75,22 +83,9 @@ def portal(snapshot: str, workers: int) -> Iterator[int]:
     env.setdefault("SECRET_KEY", "bench-" + "x" * 50)
     env.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
     env.setdefault("SECURE_SSL_REDIRECT", "0")  # plain HTTP on loopback, as behind TLS
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "gunicorn", "portal.wsgi", "-b", f"127.0.0.1:{port}"),
-            *("--workers", str(workers), "--access-logfile", "/dev/null"),
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, proc)
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    with serving(gunicorn_command(port, workers), port, env=env, cwd=ROOT, **quiet):
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.db.backends.signals import connection_created
+from django.test import Client
 from rest_framework.test import APIClient
 
 from governance.choices import ItemStatus
@@ -23,11 +24,8 @@ from governance.members import member_set_roles
 from governance.models import Release
 from governance.services import checklist_sign, release_create
 from governance.tokens import token_issue
-from tests.servers import _reachable, closed_port, free_port, wait_for_port
+from tests.servers import ROOT, _reachable, free_port, gunicorn_command, serving
 
-__all__ = ["closed_port", "free_port", "wait_for_port"]  # for the test modules
-
-ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 
 
@@ -103,31 +101,16 @@ def gunicorn(
     """The portal under gunicorn on a free loopback port, with the test database unless
     `env` says otherwise; `capture` keeps its output (logs) on `proc.stdout`."""
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "portal.wsgi",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--access-logfile",
-            "/dev/null",
-        ],
+    with serving(
+        gunicorn_command(port, workers),
+        port,
         env=subprocess_env(**env),
         cwd=ROOT,
         stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
         stderr=subprocess.STDOUT if capture else subprocess.DEVNULL,
         text=True,
-    )
-    try:
-        wait_for_port(port, proc)
+    ) as proc:
         yield f"http://127.0.0.1:{port}", proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture(autouse=True)
@@ -196,6 +179,13 @@ def token_for(db: None) -> Callable[..., str]:
         return token_issue(user=user, scopes=list(scopes))[1]
 
     return issue
+
+
+def logged_in(user: Any) -> Client:
+    """A browser-less client signed in as `user` (for the admin)."""
+    client = Client()
+    client.force_login(user)
+    return client
 
 
 @pytest.fixture

@@ -6,10 +6,12 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,6 +44,14 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> Non
             return
         time.sleep(0.1)
     raise TimeoutError(f"nothing listened on {port} within {timeout}s")
+
+
+def gunicorn_command(port: int, workers: int) -> list[str]:
+    """The portal under gunicorn on a loopback port (the environment names its database)."""
+    return [
+        *(sys.executable, "-m", "gunicorn", "portal.wsgi", "-b", f"127.0.0.1:{port}"),
+        *("--workers", str(workers), "--access-logfile", "/dev/null"),
+    ]
 
 
 def _local(text: str, tmp: Path) -> str:
@@ -103,13 +113,21 @@ def nginx(config: Path, listen: int) -> Iterator[subprocess.Popen]:
     )
     if checked.returncode != 0:
         raise RuntimeError(checked.stderr)
-    proc = subprocess.Popen(
+    with serving(
         ["nginx", "-c", str(config), "-g", "daemon off;"],
+        listen,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-    )
+    ) as proc:
+        yield proc
+
+
+@contextmanager
+def serving(command: list[str], port: int, **popen: Any) -> Iterator[subprocess.Popen]:
+    """A server process, once it listens on `port`; terminated afterwards."""
+    proc = subprocess.Popen(command, **popen)
     try:
-        wait_for_port(listen, proc)
+        wait_for_port(port, proc)
         yield proc
     finally:
         proc.terminate()

@@ -14,14 +14,9 @@ from comms.models import Component, Incident, IncidentUpdate, MessageTemplate, N
 from comms.notices import notice_create
 from comms.services import incident_open_for_rollout
 from governance.models import AuditEvent
+from tests.conftest import logged_in
 
 pytestmark = pytest.mark.django_db
-
-
-def login(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
@@ -46,7 +41,7 @@ def compose(client: Client, template: str, variables: str, **fields: str) -> Any
 def test_a_steward_composes_a_notice_and_bad_placeholders_are_named(
     team: dict[str, Any],
 ) -> None:
-    sam = login(team["sam"])
+    sam = logged_in(team["sam"])
     form = sam.get("/admin/comms/notice/add/").content.decode()
     assert "incident_notification: [SERVICES] [STATUS]" in form  # the help lists them
 
@@ -77,11 +72,11 @@ def test_a_steward_composes_a_notice_and_bad_placeholders_are_named(
 
 
 def test_only_operators_compose_and_the_council_may_read(team: dict[str, Any]) -> None:
-    assert login(team["erin"]).get("/admin/comms/notice/add/").status_code == 403
-    assert login(team["carol"]).get("/admin/comms/notice/add/").status_code == 403
-    assert login(team["carol"]).get("/admin/comms/notice/").status_code == 200
-    assert login(team["oscar"]).get("/admin/comms/notice/add/").status_code == 200
-    assert compose(login(team["erin"]), "feature_rollout", "").status_code == 403
+    assert logged_in(team["erin"]).get("/admin/comms/notice/add/").status_code == 403
+    assert logged_in(team["carol"]).get("/admin/comms/notice/add/").status_code == 403
+    assert logged_in(team["carol"]).get("/admin/comms/notice/").status_code == 200
+    assert logged_in(team["oscar"]).get("/admin/comms/notice/add/").status_code == 200
+    assert compose(logged_in(team["erin"]), "feature_rollout", "").status_code == 403
     assert not Notice.objects.exists()
 
 
@@ -95,7 +90,7 @@ def test_template_channels_must_be_ones_we_can_send_on(team: dict[str, Any]) -> 
         "lead_time_s": template.lead_time_s,
     }
     url = f"/admin/comms/messagetemplate/{template.pk}/change/"
-    sam = login(team["sam"])
+    sam = logged_in(team["sam"])
     refused = sam.post(url, {**fields, "channels": '["in_app", "fax", "webhook:"]'})
     assert "Unknown channel(s): fax, webhook:." in refused.content.decode()
     assert sam.post(url, {**fields, "channels": '"email"'}).status_code == 200
@@ -147,7 +142,7 @@ def test_a_stewards_update_resolves_the_incident_and_mails_subscribers(
         f"{prefix}-1-display_at_1": "11:00:00",
     }
     with django_capture_on_commit_callbacks(execute=True):
-        saved = login(team["sam"]).post(f"/admin/comms/incident/{incident.pk}/change/", form)
+        saved = logged_in(team["sam"]).post(f"/admin/comms/incident/{incident.pk}/change/", form)
     assert saved.status_code == 302, saved.content.decode()
     incident.refresh_from_db()
     assert (incident.status, incident.updates.count()) == ("resolved", 2)
@@ -162,7 +157,7 @@ def test_a_stewards_update_resolves_the_incident_and_mails_subscribers(
 def test_a_notice_composed_in_the_admin_is_the_one_the_api_would_make(
     team: dict[str, Any],
 ) -> None:
-    compose(login(team["sam"]), "feature_rollout", "FEATURE_NAME: Dark\nBLOG_POST_URL: u")
+    compose(logged_in(team["sam"]), "feature_rollout", "FEATURE_NAME: Dark\nBLOG_POST_URL: u")
     via_api = notice_create(
         template="feature_rollout",
         actor=team["sam"],

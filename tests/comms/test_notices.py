@@ -20,7 +20,8 @@ from comms.notices import CLAIM_LEASE, notice_create, notice_send
 from comms.tasks import sweep_notices
 from comms.templating import render
 from portal.errors import Invalid
-from tests.conftest import SmtpReceiver, closed_port
+from tests.conftest import SmtpReceiver
+from tests.servers import closed_port
 
 pytestmark = pytest.mark.django_db
 INCIDENT_VARS = {"STATUS": "Investigating", "SERVICES": "Backend API"}

@@ -19,8 +19,9 @@ from comms.snapshot import publish
 from comms.statuspage import indicator
 from governance.models import Release
 from rollouts import services
-from tests.conftest import closed_port, gunicorn
+from tests.conftest import gunicorn
 from tests.rollouts.conftest import T0, at, feed
+from tests.servers import closed_port
 
 pytestmark = pytest.mark.django_db
 

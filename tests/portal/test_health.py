@@ -14,7 +14,8 @@ import httpx
 import pytest
 from django.test import Client, override_settings
 
-from tests.conftest import closed_port, gunicorn
+from tests.conftest import gunicorn
+from tests.servers import closed_port
 
 pytestmark = pytest.mark.django_db
 

@@ -11,14 +11,9 @@ from django.test import Client
 from governance.models import Release
 from rollouts import services
 from rollouts.models import PostRollbackAction, Rollout
+from tests.conftest import logged_in
 
 pytestmark = pytest.mark.django_db
-
-
-def logged_in(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ import pytest
 from governance.models import AuditEvent, Release
 from governance.tokens import token_issue
 from rollouts.models import Rollout, TrafficSplit
-from tests.conftest import closed_port, gunicorn
+from tests.conftest import gunicorn
+from tests.servers import closed_port
 
 pytestmark = pytest.mark.django_db
 
