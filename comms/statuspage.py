@@ -127,7 +127,8 @@ def maintenance_json(maintenance: Maintenance) -> dict[str, Any]:
         "impact": "maintenance",
         "created_at": iso(maintenance.created_at),
         "updated_at": iso(maintenance.updated_at),
-        "started_at": iso(maintenance.started_at),
+        # Never null in Statuspage's responses: the creation time until the window starts.
+        "started_at": iso(maintenance.started_at or maintenance.created_at),
         "monitoring_at": None,
         "resolved_at": iso(maintenance.resolved_at),
         "shortlink": f"{_base()}/status/#maintenance-{maintenance.code}",
