@@ -57,56 +57,91 @@ def _set_status(components: list[Component], status: str) -> list[dict[str, Any]
 CLOSED = [IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM]
 
 
+def component_set_status(component: Component, status: str) -> list[dict[str, Any]]:
+    """A steward's direct change to one component; the page follows."""
+    with transaction.atomic():
+        changes = _set_status([component], status)
+        if changes:
+            request_publish()
+    return changes
+
+
 def _calm(incident: Incident) -> list[Component]:
     """The incident's components that no other unresolved incident covers."""
     others = Incident.objects.exclude(pk=incident.pk).exclude(status__in=CLOSED)
     return [c for c in incident.components.all() if not others.filter(components=c).exists()]
 
 
+def incident_post(
+    incident: Incident | None,
+    *,
+    status: str,
+    body: str,
+    components: dict[Component, str | None],
+    name: str = "",
+    impact: str = Impact.MINOR,
+    rollout: Any = None,
+    notice: Any = None,
+) -> IncidentUpdate:
+    """One entry on the status page's timeline, opening the incident when there is none:
+    the named components join it (set to the given status, or left as they are for None),
+    the incident takes the update's status and its milestones, and a closing update gives
+    back the components no other open incident covers. Subscribers and the page follow."""
+    now = clock.now()
+    with transaction.atomic():
+        if incident is None:
+            incident = Incident.objects.create(
+                name=name, impact=impact, status=status, rollout=rollout
+            )
+        incident.components.add(*components)
+        changes = []
+        for component, wanted in components.items():
+            if wanted is not None:
+                changes += _set_status([component], wanted)
+        if status in CLOSED:
+            changes += _set_status(_calm(incident), ComponentStatus.OPERATIONAL)
+            incident.resolved_at = incident.resolved_at or now
+        else:
+            incident.resolved_at = None
+        if status == IncidentStatus.MONITORING and incident.monitoring_at is None:
+            incident.monitoring_at = now
+        incident.status, incident.updated_at = status, now
+        incident.save()
+        update = IncidentUpdate.objects.create(
+            incident=incident,
+            status=status,
+            body=body,
+            affected_components=changes or None,
+            notice=notice,
+        )
+        request_notify(update)
+        request_publish()
+    return update
+
+
 def incident_open_for_rollout(rollout: Any, reason: str) -> Incident:
     """A rollback tells visitors: the release's components are degraded while it runs."""
-    components = components_for_service(rollout.service)
-    incident = Incident.objects.create(
+    return incident_post(
+        None,
         name=f"Degraded service: {rollout.service} release rolled back",
-        impact=Impact.MINOR,
         rollout=rollout,
         status=IncidentStatus.IDENTIFIED,
-    )
-    incident.components.set(components)
-    changes = _set_status(components, ComponentStatus.DEGRADED)
-    update = IncidentUpdate.objects.create(
-        incident=incident,
-        status=IncidentStatus.IDENTIFIED,
-        affected_components=changes or None,
+        components=dict.fromkeys(components_for_service(rollout.service), ComponentStatus.DEGRADED),
         body="A new version showed problems and is being rolled back. "
         "Your data is safe. Updates will follow.",
-    )
-    request_notify(update)
-    request_publish()
-    return incident
+    ).incident
 
 
 def incident_update_for_rollout(rollout: Any, *, verified: bool, detail: str) -> None:
     """After the rollback's verification: resolve on success, keep investigating otherwise."""
-    now = clock.now()
     for incident in Incident.objects.filter(rollout=rollout).exclude(status__in=CLOSED):
         if verified:
-            changes = _set_status(_calm(incident), ComponentStatus.OPERATIONAL)
-            incident.status, incident.resolved_at = IncidentStatus.RESOLVED, now
+            status = IncidentStatus.RESOLVED
             body = "The previous version is serving everyone and the checks are healthy again."
         else:
-            changes, incident.status = [], IncidentStatus.INVESTIGATING
+            status = IncidentStatus.INVESTIGATING
             body = f"The rollback completed, but the checks are not healthy yet: {detail}"
-        incident.updated_at = now
-        incident.save()
-        update = IncidentUpdate.objects.create(
-            incident=incident,
-            status=incident.status,
-            body=body,
-            affected_components=changes or None,
-        )
-        request_notify(update)
-    request_publish()
+        incident_post(incident, status=status, body=body, components={})
 
 
 def maintenance_tick() -> int:
@@ -189,38 +224,21 @@ def incident_post_notice(notice: Any) -> IncidentUpdate:
         if notice.release_id
         else None
     )
-    with transaction.atomic():
-        if incident is None:
-            incident = Incident.objects.create(
-                name=notice.subject,
-                impact=Impact.MINOR if is_incident else Impact.NONE,
-                status=status,
-            )
-        incident.components.add(*components)
-        if status in CLOSED:
-            changes = _set_status(_calm(incident), ComponentStatus.OPERATIONAL)
-            incident.resolved_at = incident.resolved_at or clock.now()
-        elif is_incident:
-            worse = [
-                c
-                for c in components
-                if c.status in (ComponentStatus.OPERATIONAL, ComponentStatus.MAINTENANCE)
-            ]
-            changes = _set_status(worse, ComponentStatus.DEGRADED)
-        else:
-            changes = []
-        incident.status, incident.updated_at = status, clock.now()
-        incident.save()
-        update = IncidentUpdate.objects.create(
-            incident=incident,
-            status=status,
-            body=notice.body,
-            affected_components=changes or None,
-            notice=notice,
-        )
-        request_notify(update)
-        request_publish()
-    return update
+    # An incident notice marks its components degraded, never better than they are.
+    degrade = is_incident and status not in CLOSED
+    calm = (ComponentStatus.OPERATIONAL, ComponentStatus.MAINTENANCE)
+    return incident_post(
+        incident,
+        name=notice.subject,
+        impact=Impact.MINOR if is_incident else Impact.NONE,
+        status=status,
+        body=notice.body,
+        components={
+            c: ComponentStatus.DEGRADED if degrade and c.status in calm else None
+            for c in components
+        },
+        notice=notice,
+    )
 
 
 def incident_settle(incident: Incident, *, updated: bool) -> None:

@@ -237,7 +237,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"TierEnum": "governance.choices.Tier"},
+    "ENUM_NAME_OVERRIDES": {
+        "TierEnum": "governance.choices.Tier",
+        "ComponentStatusEnum": "comms.models.ComponentStatus",
+        "IncidentStatusEnum": "comms.models.IncidentStatus",
+    },
 }
 
 LANGUAGE_CODE = "en-us"

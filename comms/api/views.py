@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -10,9 +11,20 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from comms.models import Notice, Notification
+from comms.models import (
+    Component,
+    ComponentStatus,
+    Impact,
+    Incident,
+    IncidentStatus,
+    Notice,
+    Notification,
+)
 from comms.notices import notice_create
+from comms.services import component_set_status, incident_post
+from comms.statuspage import component_json, incident_json
 from governance.api.serializers import StrictSerializer
+from governance.audit import audit_append
 from governance.choices import Scope
 from governance.models import Release
 from portal import clock
@@ -101,3 +113,109 @@ class NotificationRead(APIView):
             note.read_at = clock.now()
             note.save(update_fields=["read_at"])
         return Response(notification_json(note))
+
+
+# The status page, written by stewards, ops and their tools (Statuspage's manage API in
+# spirit: components named by their public `id`, answers in the public v2 shapes).
+
+
+class ComponentStatuses(serializers.DictField):
+    """`{"<component id>": "<component status>"}`, every id an existing component."""
+
+    child = serializers.ChoiceField(choices=ComponentStatus.choices)
+
+    def to_internal_value(self, data: Any) -> dict[Component, str]:
+        wanted = super().to_internal_value(data)
+        found = {c.code: c for c in Component.objects.filter(code__in=wanted, is_group=False)}
+        unknown = sorted(set(wanted) - set(found))
+        if unknown:
+            raise serializers.ValidationError(f"No such component: {', '.join(unknown)}.")
+        return {found[code]: value for code, value in wanted.items()}
+
+
+class IncidentUpdateRequest(StrictSerializer):
+    status = serializers.ChoiceField(choices=IncidentStatus.choices)
+    body = serializers.CharField(max_length=10_000)
+    components = ComponentStatuses(required=False, default=dict)
+
+
+class IncidentRequest(IncidentUpdateRequest):
+    name = serializers.CharField(max_length=200)
+    impact = serializers.ChoiceField(choices=Impact.choices, default=Impact.MINOR)
+    status = serializers.ChoiceField(
+        choices=IncidentStatus.choices, default=IncidentStatus.INVESTIGATING
+    )
+
+
+@transaction.atomic
+def _post(request: Request, incident: Incident | None, data: dict[str, Any]) -> Response:
+    update = incident_post(
+        incident,
+        name=data.get("name", ""),
+        impact=data.get("impact", Impact.MINOR),
+        status=data["status"],
+        body=data["body"],
+        components=data["components"],
+    )
+    audit_append(
+        action="incident.opened" if incident is None else "incident.updated",
+        actor=request.user,
+        obj=update.incident,
+        data={
+            "incident": update.incident.code,
+            "status": update.status,
+            "components": {c.code: v for c, v in data["components"].items()},
+        },
+    )
+    return Response(incident_json(update.incident), status=status.HTTP_201_CREATED)
+
+
+class Incidents(APIView):
+    """Open an incident on the status page."""
+
+    required_scope = Scope.STATUS_WRITE
+
+    @extend_schema(request=IncidentRequest, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request: Request) -> Response:
+        body = IncidentRequest(data=request.data)
+        body.is_valid(raise_exception=True)
+        return _post(request, None, body.validated_data)
+
+
+class IncidentUpdates(APIView):
+    """Add an update to an incident's timeline (its status becomes the incident's)."""
+
+    required_scope = Scope.STATUS_WRITE
+
+    @extend_schema(request=IncidentUpdateRequest, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request: Request, code: str) -> Response:
+        incident = get_object_or_404(Incident, code=code)
+        body = IncidentUpdateRequest(data=request.data)
+        body.is_valid(raise_exception=True)
+        return _post(request, incident, body.validated_data)
+
+
+class ComponentStatusRequest(StrictSerializer):
+    status = serializers.ChoiceField(choices=ComponentStatus.choices)
+
+
+class ComponentDetail(APIView):
+    """Set one component's status (outside any incident, e.g. a degradation being watched)."""
+
+    required_scope = Scope.STATUS_WRITE
+
+    @extend_schema(request=ComponentStatusRequest, responses=OpenApiTypes.OBJECT)
+    def patch(self, request: Request, code: str) -> Response:
+        component = get_object_or_404(Component, code=code, is_group=False)
+        body = ComponentStatusRequest(data=request.data)
+        body.is_valid(raise_exception=True)
+        with transaction.atomic():
+            changes = component_set_status(component, body.validated_data["status"])
+            if changes:
+                audit_append(
+                    action="component.status_changed",
+                    actor=request.user,
+                    obj=component,
+                    data=changes[0],
+                )
+        return Response(component_json(component))

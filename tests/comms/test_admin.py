@@ -3,7 +3,6 @@ channels checked, incident updates that set the incident's status and reach subs
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,17 +16,6 @@ from governance.models import AuditEvent
 from tests.conftest import logged_in
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def eager(settings: Any) -> Iterator[None]:
-    """Tasks run in-process after the commit, so their effect is visible here."""
-    from portal.celery import app
-
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
 
 
 def compose(client: Client, template: str, variables: str, **fields: str) -> Any:
