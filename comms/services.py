@@ -72,6 +72,21 @@ def _calm(incident: Incident) -> list[Component]:
     return [c for c in incident.components.all() if not others.filter(components=c).exists()]
 
 
+def _take_status(incident: Incident, status: str, now: Any) -> list[dict[str, Any]]:
+    """The incident takes `status` and its milestones; closing it gives back the components
+    no other open incident covers (the changes are returned). The caller saves."""
+    changes = []
+    if status in CLOSED:
+        changes = _set_status(_calm(incident), ComponentStatus.OPERATIONAL)
+        incident.resolved_at = incident.resolved_at or now
+    else:
+        incident.resolved_at = None
+    if status == IncidentStatus.MONITORING and incident.monitoring_at is None:
+        incident.monitoring_at = now
+    incident.status, incident.updated_at = status, now
+    return changes
+
+
 def incident_post(
     incident: Incident | None,
     *,
@@ -98,14 +113,7 @@ def incident_post(
         for component, wanted in components.items():
             if wanted is not None:
                 changes += _set_status([component], wanted)
-        if status in CLOSED:
-            changes += _set_status(_calm(incident), ComponentStatus.OPERATIONAL)
-            incident.resolved_at = incident.resolved_at or now
-        else:
-            incident.resolved_at = None
-        if status == IncidentStatus.MONITORING and incident.monitoring_at is None:
-            incident.monitoring_at = now
-        incident.status, incident.updated_at = status, now
+        changes += _take_status(incident, status, now)
         incident.save()
         update = IncidentUpdate.objects.create(
             incident=incident,
@@ -242,20 +250,13 @@ def incident_post_notice(notice: Any) -> IncidentUpdate:
 
 
 def incident_settle(incident: Incident, *, updated: bool) -> None:
-    """After a steward's edit: the newest update (when one was added) sets the incident's
-    status; its milestones are stamped; a closed incident gives its components back."""
+    """After a steward's edit in the admin: the newest update (when one was added) sets the
+    incident's status, else the status the steward chose stands; milestones and components
+    follow as for any update."""
     newest = incident.updates.order_by("-display_at", "-id").first()
-    if updated and newest is not None:
-        incident.status = newest.status
-    now = clock.now()
-    if incident.status == IncidentStatus.MONITORING and incident.monitoring_at is None:
-        incident.monitoring_at = now
-    if incident.status in CLOSED:
-        incident.resolved_at = incident.resolved_at or now
-        changes = _set_status(_calm(incident), ComponentStatus.OPERATIONAL)
-        if changes and updated and newest is not None and not newest.affected_components:
-            newest.affected_components = changes
-            newest.save(update_fields=["affected_components"])
-    else:
-        incident.resolved_at = None
-    incident.save(update_fields=["status", "monitoring_at", "resolved_at"])
+    status = newest.status if updated and newest is not None else incident.status
+    changes = _take_status(incident, status, clock.now())
+    incident.save()
+    if changes and updated and newest is not None and not newest.affected_components:
+        newest.affected_components = changes
+        newest.save(update_fields=["affected_components"])
