@@ -106,7 +106,12 @@ def incident_post(
     with transaction.atomic():
         if incident is None:
             incident = Incident.objects.create(
-                name=name, impact=impact, status=status, rollout=rollout
+                name=name,
+                impact=impact,
+                status=status,
+                rollout=rollout,
+                created_at=now,
+                started_at=now,
             )
         incident.components.add(*components)
         changes = []
@@ -121,6 +126,8 @@ def incident_post(
             body=body,
             affected_components=changes or None,
             notice=notice,
+            created_at=now,
+            display_at=now,
         )
         request_notify(update)
         request_publish()

@@ -46,6 +46,10 @@ def test_an_incident_opened_updated_and_resolved_through_the_api(
     incident = opened.json()
     assert set(incident) == INCIDENT and set(incident["incident_updates"][0]) == UPDATE
     assert (incident["status"], incident["impact"]) == ("investigating", "major")
+    # One moment for the whole write: no update that predates its incident.
+    opened_at = incident["created_at"]
+    assert incident["started_at"] == incident["updated_at"] == opened_at
+    assert incident["incident_updates"][0]["display_at"] == opened_at
     assert [c["name"] for c in incident["components"]] == ["Payment Processing"]
     assert incident["incident_updates"][0]["affected_components"] == [
         {
