@@ -24,7 +24,6 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from common import scratch_database
 from django.conf import settings
@@ -34,6 +33,7 @@ from comms.models import Component, Incident, IncidentUpdate
 from comms.snapshot import publish
 from tests.servers import (
     ROOT,
+    database_url,
     free_port,
     gunicorn_command,
     nginx,
@@ -76,9 +76,7 @@ def populate() -> None:
 def portal(snapshot: str, workers: int) -> Iterator[int]:
     """gunicorn with the portal on the scratch database, as deploy/nginx.conf expects it."""
     port = free_port()
-    database = urlunsplit(
-        urlsplit(os.environ["DATABASE_URL"])._replace(path="/" + connection.settings_dict["NAME"])
-    )
+    database = database_url(connection.settings_dict["NAME"])
     env = {**os.environ, "DATABASE_URL": database, "STATUS_SNAPSHOT_DIR": snapshot, "DEBUG": ""}
     env.setdefault("SECRET_KEY", "bench-" + "x" * 50)
     env.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
@@ -114,29 +112,25 @@ def main() -> None:
         for path in [tmp, *tmp.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
 
-        measure = {"connections": args.connections, "duration": args.duration}
+        def measure(port: int) -> dict[str, tuple[float, float]]:
+            return {
+                name: wrk(
+                    f"http://127.0.0.1:{port}{path}",
+                    connections=args.connections,
+                    duration=args.duration,
+                    threads=args.threads,
+                )
+                for name, path in PATHS.items()
+            }
+
         results: dict[str, dict[str, tuple[float, float]]] = {}
         static_port, front_port = free_port(), free_port()
         with portal(str(snapshot), args.workers) as app_port:
             with nginx(static_config(tmp, static_port, str(static)), static_port):
-                results["static"] = {
-                    name: wrk(
-                        f"http://127.0.0.1:{static_port}{path}", threads=args.threads, **measure
-                    )
-                    for name, path in PATHS.items()
-                }
-            config = shipped_config(tmp, front_port, app_port, str(snapshot))
-            with nginx(config, front_port):
-                results["shipped"] = {
-                    name: wrk(
-                        f"http://127.0.0.1:{front_port}{path}", threads=args.threads, **measure
-                    )
-                    for name, path in PATHS.items()
-                }
-            results["gunicorn"] = {
-                name: wrk(f"http://127.0.0.1:{app_port}{path}", threads=args.threads, **measure)
-                for name, path in PATHS.items()
-            }
+                results["static"] = measure(static_port)
+            with nginx(shipped_config(tmp, front_port, app_port, str(snapshot)), front_port):
+                results["shipped"] = measure(front_port)
+            results["gunicorn"] = measure(app_port)
     shutil.rmtree(tmp, ignore_errors=True)
 
     print(

@@ -193,12 +193,11 @@ class NoticeAdmin(RoleAccess, admin.ModelAdmin):
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):  # type: ignore[no-untyped-def]
         if obj is None:
             kwargs["form"] = NoticeForm
-            kwargs["fields"] = ["template", "release", "send_at", "variables_text"]
         return super().get_form(request, obj, change, **kwargs)
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
-            return ["template", "release", "send_at", "variables_text"]
+            return [*NoticeForm.Meta.fields, "variables_text"]
         return [f.name for f in Notice._meta.fields if f.name != "id"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:

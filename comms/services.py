@@ -29,12 +29,12 @@ def request_publish() -> None:
     enqueue_after_commit(publish_status)
 
 
+def _services(component: Component) -> set[str]:
+    return {s.strip() for s in component.services.split(",") if s.strip()}
+
+
 def components_for_service(service: str) -> list[Component]:
-    return [
-        c
-        for c in Component.objects.filter(is_group=False)
-        if service in {s.strip() for s in c.services.split(",") if s.strip()}
-    ]
+    return [c for c in Component.objects.filter(is_group=False) if service in _services(c)]
 
 
 def _set_status(components: list[Component], status: str) -> list[dict[str, Any]]:
@@ -69,7 +69,7 @@ def component_set_status(component: Component, status: str) -> list[dict[str, An
 def _calm(incident: Incident) -> list[Component]:
     """The incident's components that no other unresolved incident covers."""
     others = Incident.objects.exclude(pk=incident.pk).exclude(status__in=CLOSED)
-    return [c for c in incident.components.all() if not others.filter(components=c).exists()]
+    return list(incident.components.exclude(pk__in=Component.objects.filter(incidents__in=others)))
 
 
 def _take_status(incident: Incident, status: str, now: Any) -> list[dict[str, Any]]:
@@ -215,8 +215,7 @@ def _components_named(text: str) -> list[Component]:
     return [
         c
         for c in Component.objects.filter(is_group=False)
-        if c.name.lower() in names
-        or names & {s.strip().lower() for s in c.services.split(",") if s.strip()}
+        if c.name.lower() in names or names & {s.lower() for s in _services(c)}
     ]
 
 
@@ -230,15 +229,14 @@ def incident_post_notice(notice: Any) -> IncidentUpdate:
     is_incident = notice.template.key == "incident_notification"
     status = _incident_status(notice.variables.get("STATUS", ""))
     components = _components_named(notice.variables.get("SERVICES", ""))
-    if notice.release_id:
+    incident = None
+    if notice.release_id:  # the release's open incident: its rollback's, or an earlier notice's
         components += components_for_service(notice.release.service)
-    open_incidents = Incident.objects.exclude(status__in=CLOSED)
-    incident = (
-        open_incidents.filter(rollout__release_id=notice.release_id).first()
-        or open_incidents.filter(updates__notice__release_id=notice.release_id).first()
-        if notice.release_id
-        else None
-    )
+        open_incidents = Incident.objects.exclude(status__in=CLOSED)
+        incident = (
+            open_incidents.filter(rollout__release_id=notice.release_id).first()
+            or open_incidents.filter(updates__notice__release_id=notice.release_id).first()
+        )
     # An incident notice marks its components degraded, never better than they are.
     degrade = is_incident and status not in CLOSED
     calm = (ComponentStatus.OPERATIONAL, ComponentStatus.MAINTENANCE)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
@@ -24,7 +24,7 @@ from governance.members import member_set_roles
 from governance.models import Release
 from governance.services import checklist_sign, release_create
 from governance.tokens import token_issue
-from tests.servers import ROOT, _reachable, free_port, gunicorn_command, serving
+from tests.servers import ROOT, database_url, free_port, gunicorn_command, reachable, serving
 
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -38,14 +38,14 @@ def pytest_configure(config: pytest.Config) -> None:
             returncode=3,
         )
     host, port = database.get("HOST") or "127.0.0.1", int(database.get("PORT") or 5432)
-    if not _reachable(host, port):
+    if not reachable(host, port):
         pytest.exit(
             f"PostgreSQL is not reachable at {host}:{port}. Start it with\n"
             "  pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
             returncode=3,
         )
     redis = urlsplit(settings.REDIS_URL)
-    if not _reachable(redis.hostname or "127.0.0.1", redis.port or 6379):
+    if not reachable(redis.hostname or "127.0.0.1", redis.port or 6379):
         pytest.exit(
             f"Redis is not reachable at {redis.hostname}:{redis.port}. Start it with\n"
             "  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ''",
@@ -66,8 +66,7 @@ connection_created.connect(_allow_flush)
 
 def test_database_url() -> str:
     """DATABASE_URL naming the test database, for subprocesses (servers, workers, CLIs)."""
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
+    return database_url(connection.settings_dict["NAME"])
 
 
 def subprocess_env(**overrides: str | None) -> dict[str, str]:

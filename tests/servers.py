@@ -3,6 +3,7 @@ library only, so `bench/` can use it without pytest)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -12,16 +13,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _reachable(host: str, port: int) -> bool:
+def reachable(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=3):
             return True
     except OSError:
         return False
+
+
+def database_url(name: str) -> str:
+    """DATABASE_URL naming database `name` on the same server, for a subprocess."""
+    return urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(path="/" + name))
 
 
 def free_port() -> int:
@@ -40,7 +47,7 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> Non
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"process exited early with {proc.returncode}")
-        if _reachable("127.0.0.1", port):
+        if reachable("127.0.0.1", port):
             return
         time.sleep(0.1)
     raise TimeoutError(f"nothing listened on {port} within {timeout}s")

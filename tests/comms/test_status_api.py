@@ -162,3 +162,18 @@ def test_unknown_incidents_and_components_are_404_and_bad_bodies_400(steward: An
         steward.post("/api/v1/incidents/", "[]", content_type="application/json").status_code == 400
     )
     assert Component.objects.get(name="Database").status == "operational"
+
+
+def test_a_component_comes_back_only_when_its_last_open_incident_closes(steward: Any) -> None:
+    database = {code("Database"): "partial_outage"}
+    first, second = (
+        steward.post(
+            "/api/v1/incidents/", {"name": n, "body": "x", "components": database}, format="json"
+        ).json()["id"]
+        for n in ("Slow queries", "Replica lag")
+    )
+    resolve = {"status": "resolved", "body": "Fixed."}
+    steward.post(f"/api/v1/incidents/{first}/updates/", resolve, format="json")
+    assert Component.objects.get(name="Database").status == "partial_outage"
+    steward.post(f"/api/v1/incidents/{second}/updates/", resolve, format="json")
+    assert Component.objects.get(name="Database").status == "operational"
