@@ -64,6 +64,9 @@ class AuditEvent(models.Model):
     data_json = models.TextField(default="{}")
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    # Empty: the hash is plain SHA-256. Otherwise the id of the AUDIT_KEY whose
+    # HMAC-SHA256 chained this event (hashed with the event, so it cannot be swapped).
+    key_id = models.CharField(max_length=16, blank=True, default="")
 
     class Meta:
         ordering = ["seq"]

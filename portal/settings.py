@@ -292,6 +292,17 @@ LOGGING = build_logging(
 COUNCIL_APPROVALS_HIGH_TIER = env_int("COUNCIL_APPROVALS_HIGH_TIER", 2, minimum=1)
 APPROVAL_EXPIRY_DAYS = env_float("APPROVAL_EXPIRY_DAYS", 30.0, above=0)
 
+# The audit chain's head is written here (outside the database) after every append;
+# `verify_audit` compares the trail with it. A relative path is under the project.
+AUDIT_ANCHOR_PATH = str(BASE_DIR / (env_str("AUDIT_ANCHOR_PATH") or "var/audit-anchor"))
+# With a key, new events are chained with HMAC-SHA256 instead of plain SHA-256; earlier
+# keys stay needed to verify the events they chained (AUDIT_PREVIOUS_KEYS, comma-separated).
+AUDIT_KEY = env_str("AUDIT_KEY") or ""
+AUDIT_PREVIOUS_KEYS = env_list("AUDIT_PREVIOUS_KEYS", [])
+for _audit_key in [AUDIT_KEY, *AUDIT_PREVIOUS_KEYS]:
+    if _audit_key and len(_audit_key) < 32:
+        raise ImproperlyConfigured("AUDIT_KEY and AUDIT_PREVIOUS_KEYS need 32+ characters each.")
+
 # Rollouts: the traffic adapter, and the fewest canary requests a window needs to count.
 CANARY_TRAFFIC_ADAPTER = env_str("CANARY_TRAFFIC_ADAPTER", "rollouts.traffic.EmbeddedTraffic")
 CANARY_MIN_REQUESTS = env_int("CANARY_MIN_REQUESTS", 100, minimum=1)

@@ -73,6 +73,7 @@ def subprocess_env(**overrides: str | None) -> dict[str, str]:
     env = {**os.environ, "DATABASE_URL": test_database_url(), "PYTHONUNBUFFERED": "1"}
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # the browser tests' concern, not a server's
     env.setdefault("STATUS_SNAPSHOT_DIR", str(ARTIFACTS / "status"))
+    env.setdefault("AUDIT_ANCHOR_PATH", str(ARTIFACTS / "audit-anchor"))
     for key, value in overrides.items():
         if value is None:
             env.pop(key, None)
@@ -141,6 +142,10 @@ def _reference_data(request: pytest.FixtureRequest) -> None:
 def _fast_password_hashing(settings: Any, tmp_path: Path) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.STATUS_SNAPSHOT_DIR = str(tmp_path / "status")
+    # One anchor for the test and the servers and workers it starts; each test's
+    # trail starts empty, and so does its anchor.
+    settings.AUDIT_ANCHOR_PATH = str(ARTIFACTS / "audit-anchor")
+    (ARTIFACTS / "audit-anchor").unlink(missing_ok=True)
 
 
 @pytest.fixture

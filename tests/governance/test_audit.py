@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -207,3 +208,86 @@ class TestAuditApi:
         assert api().get("/api/v1/audit/").status_code == 401
         response = api(token_for(outsider, "read")).get("/api/v1/audit/")
         assert response.status_code == 403
+
+
+class TestDatabaseRoles:
+    """Only a superuser (who runs migrations and the tests) may truncate the trail, and
+    only when it asks to; the application's role may only add and read events."""
+
+    @pytest.fixture
+    def role(self, chain: list[AuditEvent]) -> str:
+        """A login-less role that is not a superuser (rolled back with the test)."""
+        name = f"canary_test_{uuid.uuid4().hex[:12]}"
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE ROLE {name} NOSUPERUSER NOLOGIN")
+        return name
+
+    def as_role(self, role: str, *statements: str) -> None:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL ROLE {role}")
+            for statement in statements:
+                cursor.execute(statement)
+
+    def test_the_owner_role_cannot_truncate_even_with_the_switch(
+        self, chain: list[AuditEvent], role: str
+    ) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE governance_auditevent OWNER TO {role}")
+        with pytest.raises(DatabaseError, match="append-only: TRUNCATE refused"):
+            self.as_role(
+                role,
+                "SET LOCAL governance.allow_audit_truncate = 'on'",
+                "TRUNCATE governance_auditevent",
+            )
+        assert AuditEvent.objects.count() == 5
+
+    @pytest.mark.parametrize(
+        ("statement", "op"),
+        [
+            ("UPDATE governance_auditevent SET actor = 'mallory'", "UPDATE"),
+            ("DELETE FROM governance_auditevent WHERE seq = 5", "DELETE"),
+        ],
+    )
+    def test_the_owner_role_cannot_update_or_delete(
+        self, chain: list[AuditEvent], role: str, statement: str, op: str
+    ) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE governance_auditevent OWNER TO {role}")
+        with pytest.raises(DatabaseError, match=f"append-only: {op} refused"):
+            self.as_role(role, "SET LOCAL governance.allow_audit_truncate = 'on'", statement)
+        assert AuditEvent.objects.count() == 5
+        assert audit_verify().ok
+
+    def test_a_superuser_may_truncate_when_it_asks(self, chain: list[AuditEvent]) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            assert cursor.fetchone() == (True,)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL governance.allow_audit_truncate = 'on'")
+            cursor.execute("TRUNCATE governance_auditevent")
+            assert AuditEvent.objects.count() == 0
+            transaction.set_rollback(True)
+        assert AuditEvent.objects.count() == 5
+
+    @pytest.mark.parametrize(
+        "statement",
+        [
+            "UPDATE governance_auditevent SET actor = 'mallory'",
+            "DELETE FROM governance_auditevent",
+            "TRUNCATE governance_auditevent",
+        ],
+    )
+    def test_the_application_role_only_adds_and_reads(
+        self, chain: list[AuditEvent], role: str, statement: str
+    ) -> None:
+        """The grants the README gives the application's role."""
+        with connection.cursor() as cursor:
+            cursor.execute(f"GRANT SELECT, INSERT ON governance_auditevent TO {role}")
+        with pytest.raises(DatabaseError, match="permission denied"):
+            self.as_role(role, "SET LOCAL governance.allow_audit_truncate = 'on'", statement)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL ROLE {role}")
+            audit_append(action="test.as_app_role")
+            cursor.execute("RESET ROLE")
+        assert AuditEvent.objects.count() == 6
+        assert audit_verify().ok
