@@ -312,7 +312,7 @@ def _start_rollback(
         mode=mode,
         reason=reason,
         trigger=trigger,
-        actor_name=operator or None,
+        operator=operator or None,
     )
     # The first step (all traffic to stable; for a gradual rollback, the first lower
     # weight) runs now, inside this transaction, not in a worker.
