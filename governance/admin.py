@@ -1,5 +1,6 @@
 """The stewards' admin. Access follows roles (not Django model permissions): every
-member is staff, and each page shows and allows what the member's roles allow.
+member is staff, and each page shows and allows what the member's roles allow, by the
+API's own check (governance.roles): a superuser without a role reads, never acts.
 Finance, security and compliance see the releases that need their sign-off and the
 items they may sign. Every write goes through the same services as the API."""
 
@@ -10,6 +11,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import model_format_dict
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -39,7 +41,7 @@ from governance.models import (
     Release,
     RiskRule,
 )
-from governance.roles import user_roles
+from governance.roles import may_act, may_read, user_roles
 from governance.tokens import token_revoke
 from portal.errors import Refused
 
@@ -53,23 +55,42 @@ class RoleAccess:
     view_roles: frozenset[str] = ALL_ROLES
     edit_roles: frozenset[str] = frozenset()
 
-    def _holds(self, request: HttpRequest, roles: frozenset[str]) -> bool:
-        return request.user.is_superuser or bool(user_roles(request.user) & roles)
-
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return self._holds(request, self.view_roles | self.edit_roles)
+        return may_read(request.user, self.view_roles | self.edit_roles)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._holds(request, self.view_roles | self.edit_roles)
+        return may_read(request.user, self.view_roles | self.edit_roles)
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return self._holds(request, self.edit_roles)
+        return may_act(request.user, self.edit_roles)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._holds(request, self.edit_roles)
+        return may_act(request.user, self.edit_roles)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def action_roles(self, name: str) -> frozenset[str]:
+        """The roles an action needs, to say so when it is refused."""
+        return self.edit_roles
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        """An action the member's roles do not allow is refused with a message (Django
+        would silently show the list again)."""
+        name = request.POST.get("action", "") if request.method == "POST" else ""
+        declared = {
+            action_name: str(description) % model_format_dict(self.opts)  # type: ignore[attr-defined]
+            for _func, action_name, description in self._get_base_actions()  # type: ignore[attr-defined]
+        }
+        if name in declared and name not in self.get_actions(request):  # type: ignore[attr-defined]
+            roles = " or ".join(sorted(self.action_roles(name))) or "another role"
+            self.message_user(  # type: ignore[attr-defined]
+                request,
+                f"Refused: “{declared[name]}” needs the role {roles}; nothing was changed.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(request.get_full_path())
+        return super().changelist_view(request, extra_context)  # type: ignore[misc]
 
 
 class ReleaseForm(forms.ModelForm):
@@ -143,9 +164,12 @@ class ReleaseAdmin(RoleAccess, SimpleHistoryAdmin):
     change_form_template = "admin/governance/release/change_form.html"
     actions = ["approve_selected", "reject_selected"]
 
+    def action_roles(self, name: str) -> frozenset[str]:
+        return frozenset({Role.COUNCIL})
+
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
-        if Role.COUNCIL not in user_roles(request.user):
+        if not may_act(request.user, frozenset({Role.COUNCIL})):
             actions.pop("approve_selected", None)
             actions.pop("reject_selected", None)
         return actions

@@ -1,5 +1,6 @@
 """DRF permission: the token must carry the view's scope AND its user must hold a role
-that the scope (or the view, for one action) requires."""
+that the scope (or the view, for one action) requires. The role check is the admin's
+too (governance.roles): a superuser without a role may use the `read` scope only."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from rest_framework.request import Request
 
 from governance.choices import SCOPE_ROLES, Scope
 from governance.models import ApiToken
-from governance.roles import user_roles
+from governance.roles import may_use
 
 
 def _names(roles: frozenset[str]) -> str:
@@ -40,7 +41,7 @@ class ScopeAndRole(BasePermission):
             required = view.get_required_roles(request)
         else:
             required = getattr(view, "required_roles", None) or SCOPE_ROLES[scope]
-        if not user_roles(user) & required:
+        if not may_use(user, scope, required):
             self.message = f"This requires the role {_names(required)}."
             return False
         return True

@@ -15,9 +15,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from governance.audit import audit_append
-from governance.choices import SCOPE_ROLES, Scope
+from governance.choices import Scope
 from governance.models import ApiToken
-from governance.roles import user_roles
+from governance.roles import may_use
 from portal import clock
 
 TOKEN_PREFIX = "cnp_"  # noqa: S105  (marks our tokens; not a secret)
@@ -30,8 +30,7 @@ def hash_token(raw: str) -> str:
 
 def scopes_lacking_role(user: Any, scopes: list[str]) -> list[str]:
     """Scopes the user cannot use today for want of a role (the token still needs both)."""
-    roles = user_roles(user)
-    return [scope for scope in scopes if not roles & SCOPE_ROLES[scope]]
+    return [scope for scope in scopes if not may_use(user, scope)]
 
 
 def token_issue(
