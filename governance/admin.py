@@ -83,10 +83,11 @@ class RoleAccess:
             for _func, action_name, description in self._get_base_actions()  # type: ignore[attr-defined]
         }
         if name in declared and name not in self.get_actions(request):  # type: ignore[attr-defined]
-            roles = " or ".join(sorted(self.action_roles(name))) or "another role"
+            roles = " or ".join(sorted(self.action_roles(name)))
+            needs = f"the role {roles}" if roles else "a role you do not hold"
             self.message_user(  # type: ignore[attr-defined]
                 request,
-                f"Refused: “{declared[name]}” needs the role {roles}; nothing was changed.",
+                f"Refused: “{declared[name]}” needs {needs}; nothing was changed.",
                 messages.ERROR,
             )
             return HttpResponseRedirect(request.get_full_path())
