@@ -23,11 +23,11 @@ from comms.models import (
 from comms.notices import notice_create
 from comms.services import component_set_status, incident_post
 from comms.statuspage import component_json, incident_json
-from governance.api.serializers import StrictSerializer
 from governance.audit import audit_append
 from governance.choices import Scope
 from governance.models import Release
 from portal import clock
+from portal.strict import StrictSerializer
 
 
 class NoticeRequest(StrictSerializer):

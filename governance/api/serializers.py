@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from governance.choices import ChangeType, Decision, ItemStatus, Tier
 from governance.models import AuditEvent, Release
+from portal.strict import StrictSerializer
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
@@ -36,16 +37,6 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
 _SERVICE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _VERSION = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not know, instead of silently ignoring them."""
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(self.initial_data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return attrs
 
 
 class ReleaseWriteSerializer(StrictSerializer):

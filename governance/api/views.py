@@ -23,7 +23,7 @@ from governance.api.serializers import (
 from governance.choices import ReleaseState, Scope
 from governance.gate import item_json
 from governance.models import AuditEvent, Release
-from portal.api import KeysetPagination
+from portal.api import KeysetPagination, query_int
 
 
 def release_json(release: Release) -> dict[str, Any]:
@@ -139,11 +139,9 @@ class AuditEventList(generics.ListAPIView):
 
     def get_queryset(self) -> QuerySet[AuditEvent]:
         queryset = AuditEvent.objects.all()
-        release = self.request.query_params.get("release")
-        if release:
-            if not release.isdigit():
-                raise exceptions.ValidationError({"release": ["Must be a release id."]})
-            queryset = queryset.filter(release_id=int(release))
+        release = query_int(self.request, "release", None, minimum=1)
+        if release is not None:
+            queryset = queryset.filter(release_id=release)
         action = self.request.query_params.get("action")
         if action:
             queryset = queryset.filter(action=action)

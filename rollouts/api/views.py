@@ -12,12 +12,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from governance.api.serializers import StrictSerializer
 from governance.audit import audit_append
 from governance.choices import Role, Scope
 from governance.models import Release
 from portal.api import KeysetPagination
 from portal.errors import Invalid, NotFound
+from portal.strict import StrictSerializer
 from rollouts import routing, services
 from rollouts.choices import ACTIVE_STATES, RollbackMode, RolloutState
 from rollouts.comparison import compare
@@ -284,6 +284,7 @@ class CanaryMetrics(APIView):
 
 class MetricsIngest(APIView):
     required_scope = Scope.METRICS_WRITE
+    max_body_bytes = 8 * 1024 * 1024
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={202: OpenApiTypes.OBJECT})
     def post(self, request: Request) -> Response:
