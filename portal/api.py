@@ -72,9 +72,27 @@ def exception_handler(exc: Exception, context: dict) -> Response:
     return response
 
 
+def query_value(request: Request, name: str) -> str | None:
+    """A query parameter given at most once (`?after=1&after=2` is a 400, not a guess)."""
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise exceptions.ValidationError({name: ["Give this parameter once."]})
+    return values[0] if values else None
+
+
+def query_flag(request: Request, name: str) -> bool:
+    """A yes/no query parameter: `true`/`1` or `false`/`0` (absent: false), else 400."""
+    raw = query_value(request, name)
+    if raw in (None, "", "false", "0"):
+        return False
+    if raw in ("true", "1"):
+        return True
+    raise exceptions.ValidationError({name: ["Use true or false."]})
+
+
 def query_int(request: Request, name: str, default: int | None, *, minimum: int) -> Any:
     """A whole-number query parameter (ASCII digits, 64 bits at most), or 400."""
-    raw = request.query_params.get(name)
+    raw = query_value(request, name)
     if raw is None or raw == "":
         return default
     if not _WHOLE.fullmatch(raw) or not -INT64_MAX <= int(raw) <= INT64_MAX:
@@ -115,6 +133,25 @@ class KeysetPagination(BasePagination):
 
     def get_paginated_response_schema(self, schema: dict) -> dict:
         return schema
+
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict]:
+        whole = {"type": "integer", "minimum": 0, "maximum": INT64_MAX}
+        return [
+            {
+                "name": "limit",
+                "in": "query",
+                "required": False,
+                "description": f"Items per page (at most {self.max_limit}).",
+                "schema": {**whole, "minimum": 1},
+            },
+            {
+                "name": "after",
+                "in": "query",
+                "required": False,
+                "description": "The key after which the page starts (from the `Link` header).",
+                "schema": whole,
+            },
+        ]
 
 
 class ApiRoot(APIView):

@@ -244,10 +244,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "portal.schema.document_errors",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "TierEnum": "governance.choices.Tier",
         "ComponentStatusEnum": "comms.models.ComponentStatus",
         "IncidentStatusEnum": "comms.models.IncidentStatus",
+        "ItemStatusEnum": "governance.choices.ItemStatus",
+        "ReleaseStateEnum": "governance.choices.ReleaseState",
+        "RolloutStateEnum": "rollouts.choices.RolloutState",
     },
 }
 

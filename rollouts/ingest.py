@@ -29,6 +29,10 @@ _BUSINESS = (
     "processing_cost_total",
 )
 _SYSTEM = ("cpu_pct", "memory_pct", "disk_io_pct", "db_connections_pct", "queue_depth")
+_FIELDS = frozenset(
+    {"service", "version", "variant", "start", "end", "latency_ms", "conversions"}
+    | {"business", "system", *_COUNTS}
+)
 # The largest value each count's column holds (bigint; complaints is an integer).
 _COLUMN_MAX = {name: INT64_MAX for name in _COUNTS} | {"complaints": 2**31 - 1}
 
@@ -95,6 +99,8 @@ def _sample(raw: Any) -> dict[str, Any]:
     """A validated sample as the columns of its row."""
     if not isinstance(raw, dict):
         raise BadField("sample", "must be an object")
+    if unknown := sorted(set(raw) - _FIELDS):
+        raise BadField(unknown[0], "is not a known field")
     for name in ("service", "version"):
         _text(raw.get(name), name, most=64)
     if raw.get("variant") not in Variant.values:
@@ -156,6 +162,11 @@ def _sample(raw: Any) -> dict[str, Any]:
 
 def ingest(body: Any) -> int:
     samples = body.get("samples") if isinstance(body, dict) else None
+    unknown = sorted(set(body) - {"samples"}) if isinstance(body, dict) else []
+    if unknown:
+        raise Invalid(
+            f"Unknown field {unknown[0]}.", errors={k: ["Unknown field."] for k in unknown}
+        )
     if not isinstance(samples, list) or not samples:
         raise Invalid(
             "samples must be a non-empty list.", errors={"samples": ["must be a non-empty list"]}

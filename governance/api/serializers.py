@@ -106,3 +106,49 @@ class SignOffSerializer(StrictSerializer):
 class VoteSerializer(StrictSerializer):
     decision = serializers.ChoiceField(choices=Decision.choices)
     comment = serializers.CharField(max_length=10_000, required=False, allow_blank=True, default="")
+
+
+# Answers, as the contract shows them (what the OpenAPI schema documents and schemathesis
+# checks the live answers against).
+
+
+class ChecklistItemSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    section = serializers.CharField()
+    status = serializers.ChoiceField(choices=ItemStatus.choices)
+    signer_roles = serializers.ListField(child=serializers.CharField())
+    signed_by = serializers.CharField(allow_null=True)
+    signed_at = serializers.DateTimeField(allow_null=True)
+    evidence_url = serializers.CharField(allow_null=True)
+    note = serializers.CharField(allow_blank=True)
+
+
+class VoteViewSerializer(serializers.Serializer):
+    voter = serializers.CharField()
+    decision = serializers.ChoiceField(choices=Decision.choices)
+    comment = serializers.CharField(allow_blank=True)
+    at = serializers.DateTimeField()
+    stale = serializers.BooleanField()
+    stale_reason = serializers.CharField(allow_null=True)
+
+
+class ApprovalsSerializer(serializers.Serializer):
+    required = serializers.IntegerField()
+    approvals = serializers.IntegerField()
+    rejections = serializers.IntegerField()
+    votes = VoteViewSerializer(many=True)
+
+
+class GateSerializer(serializers.Serializer):
+    ready = serializers.BooleanField()
+    blocking = serializers.ListField(child=serializers.CharField())
+    checklist = ChecklistItemSerializer(many=True)
+    approvals = ApprovalsSerializer()
+
+
+class ReleaseWithGateSerializer(ReleaseSerializer):
+    gate = GateSerializer(read_only=True)
+
+    class Meta(ReleaseSerializer.Meta):
+        fields = [*ReleaseSerializer.Meta.fields, "gate"]
