@@ -14,7 +14,7 @@ class ErrorSerializer(serializers.Serializer):
     a gate or state that forbids the action."""
 
     detail = serializers.CharField()
-    errors = serializers.DictField(required=False)
+    errors = serializers.DictField(required=False)  # type: ignore[assignment]
     blocking = serializers.ListField(child=serializers.CharField(), required=False)
 
 

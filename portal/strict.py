@@ -100,9 +100,10 @@ def field_errors(field: serializers.Field, value: Any) -> Any:
     if isinstance(field, serializers.ListSerializer | serializers.ListField):
         if not isinstance(value, list):
             return ["Must be a list."]
-        errors = {
-            str(i): e for i, item in enumerate(value) if (e := field_errors(field.child, item))
-        }
+        child = field.child
+        if child is None:
+            return None
+        errors = {str(i): e for i, item in enumerate(value) if (e := field_errors(child, item))}
         return errors or None
     if isinstance(field, serializers.Serializer):
         if not isinstance(value, Mapping):

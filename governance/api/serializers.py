@@ -114,7 +114,7 @@ class VoteSerializer(StrictSerializer):
 
 class ChecklistItemSerializer(serializers.Serializer):
     key = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
     section = serializers.CharField()
     status = serializers.ChoiceField(choices=ItemStatus.choices)
     signer_roles = serializers.ListField(child=serializers.CharField())
@@ -134,7 +134,7 @@ class VoteViewSerializer(serializers.Serializer):
 
 
 class ApprovalsSerializer(serializers.Serializer):
-    required = serializers.IntegerField()
+    required = serializers.IntegerField()  # type: ignore[assignment]
     approvals = serializers.IntegerField()
     rejections = serializers.IntegerField()
     votes = VoteViewSerializer(many=True)

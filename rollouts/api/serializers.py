@@ -3,6 +3,8 @@ build them with `rollouts.presenters`, and schemathesis checks one against the o
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from rollouts.choices import RolloutState
@@ -128,19 +130,22 @@ class IngestAnswerSerializer(serializers.Serializer):
 # The metrics batch, documented for the schema; `rollouts.ingest` validates it (the
 # whole batch or nothing, 400 naming the bad sample by index).
 
-_COUNT = {"min_value": 0, "max_value": 2**63 - 1}
+
+def _count(**options: Any) -> serializers.IntegerField:
+    """A count: a whole number that fits the bigint column it is stored in."""
+    return serializers.IntegerField(min_value=0, max_value=2**63 - 1, **options)
 
 
 class HistogramSerializer(serializers.Serializer):
     le = serializers.ListField(
         child=serializers.JSONField(), help_text='Upper bounds, the last one "+Inf".'
     )
-    counts = serializers.ListField(child=serializers.IntegerField(**_COUNT))
+    counts = serializers.ListField(child=_count())
 
 
 class ConversionSerializer(serializers.Serializer):
-    attempts = serializers.IntegerField(**_COUNT)
-    successes = serializers.IntegerField(**_COUNT)
+    attempts = _count()
+    successes = _count()
 
 
 class SampleSerializer(serializers.Serializer):
@@ -149,10 +154,10 @@ class SampleSerializer(serializers.Serializer):
     variant = serializers.ChoiceField(choices=["canary", "stable"])
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
-    requests = serializers.IntegerField(**_COUNT)
-    errors = serializers.IntegerField(**_COUNT)
-    status_4xx = serializers.IntegerField(required=False, **_COUNT)
-    status_5xx = serializers.IntegerField(required=False, **_COUNT)
+    requests = _count()
+    errors = _count()  # type: ignore[assignment]
+    status_4xx = _count(required=False)
+    status_5xx = _count(required=False)
     latency_ms = HistogramSerializer(required=False, allow_null=True)
     conversions = serializers.DictField(
         child=ConversionSerializer(), required=False, allow_null=True

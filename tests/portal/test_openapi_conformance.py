@@ -42,11 +42,11 @@ def test_every_operation_answers_as_the_schema_says(make_member: Callable[..., A
         "--header",
         f"Authorization: Bearer {token}",
         "--max-examples",
-        "8",
+        "5",
         "--phases",
         "examples,coverage,fuzzing",
         "--workers",
-        "2",
+        "4",
         "--seed",
         "11",
         "--generation-database",
@@ -59,7 +59,7 @@ def test_every_operation_answers_as_the_schema_says(make_member: Callable[..., A
         "--report-dir",
         str(report),
     ]
-    with gunicorn(workers=2) as (url, _):
+    with gunicorn(workers=3) as (url, _):
         started = time.monotonic()
         result = subprocess.run(
             [*command, "--url", url, f"{url}/api/schema/?format=json"],
