@@ -118,5 +118,7 @@ class StrictJSONParser(JSONParser):
             ) from None
         except ValueError as bad:
             raise exceptions.ParseError(f"JSON parse error: {bad}") from None
+        if not isinstance(data, dict):
+            raise exceptions.ParseError("The body must be a JSON object.")
         check_document(data)
         return data

@@ -329,3 +329,12 @@ def test_a_wrong_method_and_no_credentials_are_json(client_for: Callable[..., AP
     refused(APIClient().get("/api/v1/releases/"), 401)
     refused(client_for("olivia", "read").post("/api/v1/releases/", {}, format="json"), 403)
     refused(APIClient().get("/api/v2/nothing.json"), 404)
+
+
+@pytest.mark.parametrize("body", ["null", "[]", '"resume"', "1"])
+def test_a_body_is_a_json_object(
+    body: str, rollout: dict[str, Any], client_for: Callable[..., APIClient]
+) -> None:
+    url = f"/api/v1/rollouts/{rollout['id']}"
+    refused(send(client_for("sam", "canary:operate"), f"{url}/pause/", body))
+    assert Rollout.objects.get(pk=rollout["id"]).state == "running"
