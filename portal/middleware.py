@@ -44,12 +44,16 @@ def _query_errors(request: HttpRequest) -> dict[str, list[str]]:
 
 
 def _as_json(response: HttpResponse) -> JsonResponse:
+    """The JSON version of an error answer: DRF's own data when it was rendered as HTML
+    for a browser, else the status's phrase."""
     status = response.status_code
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:
-        phrase = "Error"
-    replacement = JsonResponse({"detail": f"{phrase}."}, status=status)
+    data = getattr(response, "data", None)
+    if not (isinstance(data, dict) and "detail" in data):
+        try:
+            data = {"detail": f"{HTTPStatus(status).phrase}."}
+        except ValueError:
+            data = {"detail": "Error."}
+    replacement = JsonResponse(data, status=status)
     for header in _KEPT_HEADERS:
         if header in response:
             replacement[header] = response[header]

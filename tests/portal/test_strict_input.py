@@ -338,3 +338,13 @@ def test_a_body_is_a_json_object(
     url = f"/api/v1/rollouts/{rollout['id']}"
     refused(send(client_for("sam", "canary:operate"), f"{url}/pause/", body))
     assert Rollout.objects.get(pk=rollout["id"]).state == "running"
+
+
+def test_errors_stay_json_for_a_browser_asking_for_html(
+    client_for: Callable[..., APIClient],
+) -> None:
+    browser = {"HTTP_ACCEPT": "text/html"}
+    body = refused(APIClient().get("/api/v1/releases/", **browser), 401)
+    assert body["detail"] == "Authentication credentials were not provided."
+    body = refused(client_for("erin", "read").get("/api/v1/releases/?limit=x", **browser))
+    assert body["errors"] == {"limit": ["Must be a whole number."]}
