@@ -110,6 +110,7 @@ def test_every_operation_answers_as_the_schema_says(
             text=True,
             timeout=300,
             check=False,
+            cwd=tmp_path,  # where schemathesis keeps its cache
         )
         took = time.monotonic() - started
     summary = result.stdout[result.stdout.find("=== SUMMARY") :]
