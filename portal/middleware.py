@@ -7,6 +7,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 
 import structlog
+from django.core.exceptions import SuspiciousOperation
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
@@ -71,7 +72,10 @@ class MachineAnswers:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not is_machine_path(request.path):
             return self.get_response(request)
-        errors = _query_errors(request)
+        try:
+            errors = _query_errors(request)
+        except SuspiciousOperation as refused:  # e.g. more query fields than Django takes
+            return JsonResponse({"detail": f"Invalid query: {refused}"}, status=400)
         if errors:
             return JsonResponse(
                 {"detail": "Invalid input: text with NUL or a surrogate.", "errors": errors},

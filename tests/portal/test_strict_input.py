@@ -348,3 +348,8 @@ def test_errors_stay_json_for_a_browser_asking_for_html(
     assert body["detail"] == "Authentication credentials were not provided."
     body = refused(client_for("erin", "read").get("/api/v1/releases/?limit=x", **browser))
     assert body["errors"] == {"limit": ["Must be a whole number."]}
+
+
+def test_too_many_query_fields_is_a_json_400(client_for: Callable[..., APIClient]) -> None:
+    query = "&".join(f"f{n}=1" for n in range(1500))
+    refused(client_for("erin", "read").get(f"/api/v1/releases/?{query}"))
