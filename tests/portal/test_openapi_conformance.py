@@ -99,7 +99,7 @@ def test_every_operation_answers_as_the_schema_says(
         *(str(Path(sys.executable).parent / "schemathesis"), "--config-file", str(config), "run"),
         *("--checks", ",".join(CHECKS), "--header", f"Authorization: Bearer {token}"),
         *("--phases", "examples,coverage,fuzzing", "--max-examples", "5", "--seed", "11"),
-        *("--workers", "4", "--generation-database", "none", "--request-timeout", "10"),
+        *("--workers", "4", "--generation-database", "none", "--request-timeout", "30"),
         *("--no-color", "--report", "junit", "--report-dir", str(ARTIFACTS / "schemathesis")),
     ]
     with gunicorn(workers=3) as (url, _):
