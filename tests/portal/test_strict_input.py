@@ -8,13 +8,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.test import Client
 from rest_framework.test import APIClient
 
 from comms.models import Notice
 from governance.models import AuditEvent, Release
 from governance.services import vote_cast
 from rollouts.models import MetricSample, Rollout
+from tests.portal.refusals import refused, send
 
 pytestmark = pytest.mark.django_db
 
@@ -30,27 +30,6 @@ SAMPLE = {
     "conversions": {"/checkout": {"attempts": 100, "successes": 85}},
 }
 INCIDENT_VARS = {"STATUS": "Investigating", "SERVICES": "Backend API"}
-
-
-def send(client: Client | APIClient, url: str, body: Any, method: str = "post") -> Any:
-    """`body` as JSON text (escapes kept: "\\ud800" stays a lone surrogate on the wire)."""
-    text = body if isinstance(body, str | bytes) else json.dumps(body)
-    return getattr(client, method)(url, data=text, content_type="application/json")
-
-
-def refused(response: Any, status: int = 400) -> dict[str, Any]:
-    assert response.status_code == status, response.content[:300]
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert body["detail"]
-    return body
-
-
-@pytest.fixture
-def client_for(
-    team: dict[str, Any], token_for: Callable[..., str], api: Callable[..., APIClient]
-) -> Callable[..., APIClient]:
-    return lambda name, *scopes: api(token_for(team[name], *scopes))
 
 
 @pytest.fixture
@@ -282,55 +261,6 @@ def test_audit_release_filter_takes_ascii_digits(client_for: Callable[..., APICl
     refused(client_for("erin", "read").get("/api/v1/audit/?release=%C2%B2"))
 
 
-# Body size.
-
-
-def test_a_body_over_one_mib_is_a_413(client_for: Callable[..., APIClient]) -> None:
-    body = {"service": "backend", "version": "v1", "tier": "low", "changelog": "x" * (1 << 20)}
-    refused(send(client_for("erin", "releases:write"), "/api/v1/releases/", body), 413)
-    assert not Release.objects.exists()
-
-
-def test_metrics_ingest_takes_up_to_eight_mib(client_for: Callable[..., APIClient]) -> None:
-    client = client_for("erin", "metrics:write")
-    padding = " " * (3 << 20)  # whitespace is valid JSON, and makes a 3 MiB body
-    accepted = send(
-        client, "/api/v1/metrics/", '{"samples": [' + json.dumps(SAMPLE) + "]" + padding + "}"
-    )
-    assert accepted.status_code == 202, accepted.content[:300]
-    refused(send(client, "/api/v1/metrics/", '{"samples": []' + " " * (8 << 20) + "}"), 413)
-
-
-def test_an_unauthenticated_kill_switch_call_with_a_huge_body_is_refused_as_json() -> None:
-    response = send(APIClient(), KILL, '{"reason": "' + "x" * (2 << 20) + '"}')
-    assert 400 <= response.status_code < 500
-    refused(response, response.status_code)
-
-
-# JSON whatever the status.
-
-
-@pytest.mark.parametrize("url", ["/api/nothing", "/ops/nothing", "/api/v1/releases/1/nothing/"])
-def test_unknown_machine_urls_are_json_404s(url: str, settings: Any) -> None:
-    settings.DEBUG = True  # Django's technical 404 page is HTML
-    refused(Client().get(url), 404)
-
-
-def test_an_unexpected_exception_is_a_json_500(settings: Any) -> None:
-    # With DEBUG on, Django's CommonMiddleware raises RuntimeError for a POST to a URL it
-    # would redirect to add the slash: a real exception outside any view.
-    settings.DEBUG = True
-    response = Client(raise_request_exception=False).post("/api/v1/releases", {})
-    refused(response, 500)
-
-
-def test_a_wrong_method_and_no_credentials_are_json(client_for: Callable[..., APIClient]) -> None:
-    refused(client_for("erin", "read", "releases:write").delete("/api/v1/releases/"), 405)
-    refused(APIClient().get("/api/v1/releases/"), 401)
-    refused(client_for("olivia", "read").post("/api/v1/releases/", {}, format="json"), 403)
-    refused(APIClient().get("/api/v2/nothing.json"), 404)
-
-
 @pytest.mark.parametrize("body", ["null", "[]", '"resume"', "1"])
 def test_a_body_is_a_json_object(
     body: str, rollout: dict[str, Any], client_for: Callable[..., APIClient]
@@ -338,18 +268,3 @@ def test_a_body_is_a_json_object(
     url = f"/api/v1/rollouts/{rollout['id']}"
     refused(send(client_for("sam", "canary:operate"), f"{url}/pause/", body))
     assert Rollout.objects.get(pk=rollout["id"]).state == "running"
-
-
-def test_errors_stay_json_for_a_browser_asking_for_html(
-    client_for: Callable[..., APIClient],
-) -> None:
-    browser = {"HTTP_ACCEPT": "text/html"}
-    body = refused(APIClient().get("/api/v1/releases/", **browser), 401)
-    assert body["detail"] == "Authentication credentials were not provided."
-    body = refused(client_for("erin", "read").get("/api/v1/releases/?limit=x", **browser))
-    assert body["errors"] == {"limit": ["Must be a whole number."]}
-
-
-def test_too_many_query_fields_is_a_json_400(client_for: Callable[..., APIClient]) -> None:
-    query = "&".join(f"f{n}=1" for n in range(1500))
-    refused(client_for("erin", "read").get(f"/api/v1/releases/?{query}"))
