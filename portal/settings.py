@@ -58,6 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "portal.middleware.MachineAnswers",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -223,11 +224,17 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["portal.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "portal.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# Request bodies under /api/ and /ops/: beyond this, 413 (a view may allow more with
+# `max_body_bytes`, as the metrics ingest does).
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+# The largest body any view takes (the metrics ingest's 8 MiB); Django refuses more
+# from its Content-Length before reading it.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(API_MAX_BODY_BYTES, 8 * 1024 * 1024)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Canary release governance portal",
     "DESCRIPTION": "Releases, gates, rollouts, kill switch, metrics and status page.",
@@ -237,10 +244,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "portal.schema.document_errors",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "TierEnum": "governance.choices.Tier",
         "ComponentStatusEnum": "comms.models.ComponentStatus",
         "IncidentStatusEnum": "comms.models.IncidentStatus",
+        "ItemStatusEnum": "governance.choices.ItemStatus",
+        "ReleaseStateEnum": "governance.choices.ReleaseState",
+        "RolloutStateEnum": "rollouts.choices.RolloutState",
     },
 }
 

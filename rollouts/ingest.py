@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
-from django.utils.dateparse import parse_datetime
 
 from portal import clock
 from portal.errors import Invalid
+from portal.strict import INT64_MAX, aware_datetime, text_problem
 from rollouts.choices import Variant
 from rollouts.models import MetricSample
 
@@ -29,6 +29,12 @@ _BUSINESS = (
     "processing_cost_total",
 )
 _SYSTEM = ("cpu_pct", "memory_pct", "disk_io_pct", "db_connections_pct", "queue_depth")
+_FIELDS = frozenset(
+    {"service", "version", "variant", "start", "end", "latency_ms", "conversions"}
+    | {"business", "system", *_COUNTS}
+)
+# The largest value each count's column holds (bigint; complaints is an integer).
+_COLUMN_MAX = {name: INT64_MAX for name in _COUNTS} | {"complaints": 2**31 - 1}
 
 
 class BadField(Exception):
@@ -37,9 +43,9 @@ class BadField(Exception):
         self.field, self.message = field, message
 
 
-def _number(value: Any, field: str, *, whole: bool = False) -> float:
+def _number(value: Any, field: str, *, whole: bool = False, most: int = INT64_MAX) -> float:
     kind = type(value)
-    if kind is int and value >= 0:  # the common case, checked first
+    if kind is int and 0 <= value <= most:  # the common case, checked first
         return value
     if kind is float and not whole and 0 <= value < math.inf:
         return value
@@ -51,14 +57,24 @@ def _number(value: Any, field: str, *, whole: bool = False) -> float:
         raise BadField(field, "must be a whole number")
     if value < 0:
         raise BadField(field, "must not be negative")
+    if value > most:
+        raise BadField(field, f"must be at most {most}")
     return value
 
 
 def _time(value: Any, field: str) -> datetime:
-    parsed = parse_datetime(value) if isinstance(value, str) else None
-    if parsed is None or parsed.tzinfo is None:
-        raise BadField(field, "must be an ISO 8601 time with a zone")
-    return parsed
+    try:
+        return aware_datetime(value)
+    except ValueError as bad:
+        raise BadField(field, str(bad)) from None
+
+
+def _text(value: Any, field: str, *, most: int) -> str:
+    if not isinstance(value, str) or not value or len(value) > most:
+        raise BadField(field, f"is required (text, at most {most} characters)")
+    if problem := text_problem(value, controls=True):
+        raise BadField(field, problem)
+    return value
 
 
 def _histogram(block: Any) -> tuple[list[Any], list[int]]:
@@ -83,10 +99,10 @@ def _sample(raw: Any) -> dict[str, Any]:
     """A validated sample as the columns of its row."""
     if not isinstance(raw, dict):
         raise BadField("sample", "must be an object")
+    if unknown := sorted(set(raw) - _FIELDS):
+        raise BadField(unknown[0], "is not a known field")
     for name in ("service", "version"):
-        value = raw.get(name)
-        if not isinstance(value, str) or not value or len(value) > 64:
-            raise BadField(name, "is required (text, at most 64 characters)")
+        _text(raw.get(name), name, most=64)
     if raw.get("variant") not in Variant.values:
         raise BadField("variant", "must be canary or stable")
     start, end = _time(raw.get("start"), "start"), _time(raw.get("end"), "end")
@@ -94,7 +110,10 @@ def _sample(raw: Any) -> dict[str, Any]:
         raise BadField("end", "must be after start")
     if "requests" not in raw or "errors" not in raw:
         raise BadField("requests" if "requests" not in raw else "errors", "is required")
-    counts = {name: int(_number(raw.get(name, 0), name, whole=True)) for name in _COUNTS}
+    counts = {
+        name: int(_number(raw.get(name, 0), name, whole=True, most=_COLUMN_MAX[name]))
+        for name in _COUNTS
+    }
     for name in ("errors", "status_4xx", "status_5xx"):
         if counts[name] > counts["requests"]:
             raise BadField(name, "must not exceed requests")
@@ -113,7 +132,7 @@ def _sample(raw: Any) -> dict[str, Any]:
         if not isinstance(conversions, dict) or len(conversions) > MAX_PATHS:
             raise BadField("conversions", f"must be an object of at most {MAX_PATHS} paths")
         for path, block in conversions.items():
-            field = f"conversions.{path}"
+            field = f"conversions.{_text(path, 'conversions', most=200)}"
             if not isinstance(block, dict):
                 raise BadField(field, "must be {attempts, successes}")
             attempts = _number(block.get("attempts"), f"{field}.attempts", whole=True)
@@ -143,6 +162,11 @@ def _sample(raw: Any) -> dict[str, Any]:
 
 def ingest(body: Any) -> int:
     samples = body.get("samples") if isinstance(body, dict) else None
+    unknown = sorted(set(body) - {"samples"}) if isinstance(body, dict) else []
+    if unknown:
+        raise Invalid(
+            f"Unknown field {unknown[0]}.", errors={k: ["Unknown field."] for k in unknown}
+        )
     if not isinstance(samples, list) or not samples:
         raise Invalid(
             "samples must be a non-empty list.", errors={"samples": ["must be a non-empty list"]}

@@ -4,13 +4,18 @@ from typing import Any
 
 from django.db import transaction
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from comms.api.serializers import (
+    ComponentSerializer,
+    IncidentSerializer,
+    NoticeSerializer,
+    NotificationSerializer,
+)
 from comms.models import (
     Component,
     ComponentStatus,
@@ -23,11 +28,12 @@ from comms.models import (
 from comms.notices import notice_create
 from comms.services import component_set_status, incident_post
 from comms.statuspage import component_json, incident_json
-from governance.api.serializers import StrictSerializer
 from governance.audit import audit_append
 from governance.choices import Scope
 from governance.models import Release
 from portal import clock
+from portal.api import query_flag
+from portal.strict import StrictSerializer
 
 
 class NoticeRequest(StrictSerializer):
@@ -56,7 +62,7 @@ def notice_json(notice: Notice) -> dict[str, Any]:
 class Notices(APIView):
     required_scope = Scope.COMMS_WRITE
 
-    @extend_schema(request=NoticeRequest, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=NoticeRequest, responses={201: NoticeSerializer})
     def post(self, request: Request) -> Response:
         body = NoticeRequest(data=request.data)
         body.is_valid(raise_exception=True)
@@ -93,10 +99,17 @@ class Notifications(APIView):
 
     required_scope = Scope.READ
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        responses=NotificationSerializer(many=True),
+        parameters=[
+            OpenApiParameter(
+                "unread", str, enum=["true", "false", "1", "0"], description="Unread only."
+            )
+        ],
+    )
     def get(self, request: Request) -> Response:
         notes = Notification.objects.filter(user_id=int(request.user.pk or 0))
-        if request.query_params.get("unread") in ("1", "true"):
+        if query_flag(request, "unread"):
             notes = notes.filter(read_at=None)
         return Response([notification_json(n) for n in notes[:200]])
 
@@ -104,7 +117,7 @@ class Notifications(APIView):
 class NotificationRead(APIView):
     required_scope = Scope.READ
 
-    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=None, responses=NotificationSerializer)
     def post(self, request: Request, pk: int) -> Response:
         note = get_object_or_404(
             Notification.objects.filter(user_id=int(request.user.pk or 0)), pk=pk
@@ -175,7 +188,7 @@ class Incidents(APIView):
 
     required_scope = Scope.STATUS_WRITE
 
-    @extend_schema(request=IncidentRequest, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=IncidentRequest, responses={201: IncidentSerializer})
     def post(self, request: Request) -> Response:
         body = IncidentRequest(data=request.data)
         body.is_valid(raise_exception=True)
@@ -187,7 +200,7 @@ class IncidentUpdates(APIView):
 
     required_scope = Scope.STATUS_WRITE
 
-    @extend_schema(request=IncidentUpdateRequest, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=IncidentUpdateRequest, responses={201: IncidentSerializer})
     def post(self, request: Request, code: str) -> Response:
         incident = get_object_or_404(Incident, code=code)
         body = IncidentUpdateRequest(data=request.data)
@@ -204,7 +217,7 @@ class ComponentDetail(APIView):
 
     required_scope = Scope.STATUS_WRITE
 
-    @extend_schema(request=ComponentStatusRequest, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=ComponentStatusRequest, responses=ComponentSerializer)
     def patch(self, request: Request, code: str) -> Response:
         component = get_object_or_404(Component, code=code, is_group=False)
         body = ComponentStatusRequest(data=request.data)

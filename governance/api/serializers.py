@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from governance.choices import ChangeType, Decision, ItemStatus, Tier
 from governance.models import AuditEvent, Release
+from portal.strict import StrictSerializer
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
@@ -36,16 +37,6 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
 _SERVICE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _VERSION = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not know, instead of silently ignoring them."""
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(self.initial_data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return attrs
 
 
 class ReleaseWriteSerializer(StrictSerializer):
@@ -115,3 +106,49 @@ class SignOffSerializer(StrictSerializer):
 class VoteSerializer(StrictSerializer):
     decision = serializers.ChoiceField(choices=Decision.choices)
     comment = serializers.CharField(max_length=10_000, required=False, allow_blank=True, default="")
+
+
+# Answers, as the contract shows them (what the OpenAPI schema documents and schemathesis
+# checks the live answers against).
+
+
+class ChecklistItemSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
+    section = serializers.CharField()
+    status = serializers.ChoiceField(choices=ItemStatus.choices)
+    signer_roles = serializers.ListField(child=serializers.CharField())
+    signed_by = serializers.CharField(allow_null=True)
+    signed_at = serializers.DateTimeField(allow_null=True)
+    evidence_url = serializers.CharField(allow_null=True)
+    note = serializers.CharField(allow_blank=True)
+
+
+class VoteViewSerializer(serializers.Serializer):
+    voter = serializers.CharField()
+    decision = serializers.ChoiceField(choices=Decision.choices)
+    comment = serializers.CharField(allow_blank=True)
+    at = serializers.DateTimeField()
+    stale = serializers.BooleanField()
+    stale_reason = serializers.CharField(allow_null=True)
+
+
+class ApprovalsSerializer(serializers.Serializer):
+    required = serializers.IntegerField()  # type: ignore[assignment]
+    approvals = serializers.IntegerField()
+    rejections = serializers.IntegerField()
+    votes = VoteViewSerializer(many=True)
+
+
+class GateSerializer(serializers.Serializer):
+    ready = serializers.BooleanField()
+    blocking = serializers.ListField(child=serializers.CharField())
+    checklist = ChecklistItemSerializer(many=True)
+    approvals = ApprovalsSerializer()
+
+
+class ReleaseWithGateSerializer(ReleaseSerializer):
+    gate = GateSerializer(read_only=True)
+
+    class Meta(ReleaseSerializer.Meta):
+        fields = [*ReleaseSerializer.Meta.fields, "gate"]

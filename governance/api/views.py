@@ -4,8 +4,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,16 +13,21 @@ from rest_framework.views import APIView
 from governance import services
 from governance.api.serializers import (
     AuditEventSerializer,
+    ChecklistItemSerializer,
+    GateSerializer,
     ReleasePatchSerializer,
     ReleaseSerializer,
+    ReleaseWithGateSerializer,
     ReleaseWriteSerializer,
     SignOffSerializer,
     VoteSerializer,
+    VoteViewSerializer,
 )
 from governance.choices import ReleaseState, Scope
 from governance.gate import item_json
 from governance.models import AuditEvent, Release
-from portal.api import KeysetPagination
+from portal.api import KeysetPagination, query_int
+from portal.schema import filters
 
 
 def release_json(release: Release) -> dict[str, Any]:
@@ -40,6 +44,16 @@ class ScopeByMethod:
         return Scope.READ if request.method in ("GET", "HEAD", "OPTIONS") else self.write_scope
 
 
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[
+            *filters("service", "version"),
+            OpenApiParameter(
+                "state", str, enum=ReleaseState.values, description="Only this state."
+            ),
+        ]
+    )
+)
 class ReleaseList(ScopeByMethod, generics.ListAPIView):
     """Releases, oldest first; `?service=`, `?version=` and `?state=` filter them."""
 
@@ -60,7 +74,7 @@ class ReleaseList(ScopeByMethod, generics.ListAPIView):
                 queryset = queryset.filter(**{name: params[name]})
         return queryset
 
-    @extend_schema(request=ReleaseWriteSerializer, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=ReleaseWriteSerializer, responses={201: ReleaseWithGateSerializer})
     def post(self, request: Request) -> Response:
         serializer = ReleaseWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -71,11 +85,11 @@ class ReleaseList(ScopeByMethod, generics.ListAPIView):
 class ReleaseDetail(ScopeByMethod, APIView):
     write_scope = Scope.RELEASES_WRITE
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=ReleaseWithGateSerializer)
     def get(self, request: Request, pk: int) -> Response:
         return Response(release_json(get_object_or_404(Release, pk=pk)))
 
-    @extend_schema(request=ReleasePatchSerializer, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=ReleasePatchSerializer, responses=ReleaseWithGateSerializer)
     def patch(self, request: Request, pk: int) -> Response:
         release = get_object_or_404(Release, pk=pk)
         serializer = ReleasePatchSerializer(data=request.data)
@@ -89,7 +103,7 @@ class ReleaseDetail(ScopeByMethod, APIView):
 class ReleaseGate(APIView):
     required_scope = Scope.READ
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=GateSerializer)
     def get(self, request: Request, pk: int) -> Response:
         release = get_object_or_404(Release, pk=pk)
         return Response(services.release_gate(release).as_json())
@@ -98,7 +112,7 @@ class ReleaseGate(APIView):
 class ChecklistSignOff(APIView):
     required_scope = Scope.CHECKLIST_SIGN
 
-    @extend_schema(request=SignOffSerializer, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=SignOffSerializer, responses=ChecklistItemSerializer)
     def post(self, request: Request, pk: int, key: str) -> Response:
         release = get_object_or_404(Release, pk=pk)
         serializer = SignOffSerializer(data=request.data)
@@ -112,12 +126,14 @@ class ChecklistSignOff(APIView):
 class ReleaseVotes(ScopeByMethod, APIView):
     write_scope = Scope.VOTES_WRITE
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=VoteViewSerializer(many=True))
     def get(self, request: Request, pk: int) -> Response:
         release = get_object_or_404(Release, pk=pk)
         return Response(services.release_gate(release).as_json()["approvals"]["votes"])
 
-    @extend_schema(request=VoteSerializer, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=VoteSerializer, responses={201: VoteViewSerializer, 200: VoteViewSerializer}
+    )
     def post(self, request: Request, pk: int) -> Response:
         release = get_object_or_404(Release, pk=pk)
         serializer = VoteSerializer(data=request.data)
@@ -130,6 +146,14 @@ class ReleaseVotes(ScopeByMethod, APIView):
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[
+            OpenApiParameter("release", int, description="Only this release's events."),
+            *filters("action"),
+        ]
+    )
+)
 class AuditEventList(generics.ListAPIView):
     """Audit events, oldest first; `?release=ID` and `?action=` filter them."""
 
@@ -139,11 +163,9 @@ class AuditEventList(generics.ListAPIView):
 
     def get_queryset(self) -> QuerySet[AuditEvent]:
         queryset = AuditEvent.objects.all()
-        release = self.request.query_params.get("release")
-        if release:
-            if not release.isdigit():
-                raise exceptions.ValidationError({"release": ["Must be a release id."]})
-            queryset = queryset.filter(release_id=int(release))
+        release = query_int(self.request, "release", None, minimum=1)
+        if release is not None:
+            queryset = queryset.filter(release_id=release)
         action = self.request.query_params.get("action")
         if action:
             queryset = queryset.filter(action=action)

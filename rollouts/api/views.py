@@ -5,20 +5,29 @@ from typing import Any
 import structlog
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from governance.api.serializers import StrictSerializer
 from governance.audit import audit_append
 from governance.choices import Role, Scope
 from governance.models import Release
 from portal.api import KeysetPagination
 from portal.errors import Invalid, NotFound
+from portal.schema import filters
+from portal.strict import StrictSerializer
 from rollouts import routing, services
+from rollouts.api.serializers import (
+    AwaitingSerializer,
+    ComparisonSerializer,
+    IngestAnswerSerializer,
+    KillSwitchAnswerSerializer,
+    MetricsBatchSerializer,
+    RolloutSerializer,
+    RoutingDecisionSerializer,
+)
 from rollouts.choices import ACTIVE_STATES, RollbackMode, RolloutState
 from rollouts.comparison import compare
 from rollouts.ingest import ingest
@@ -67,7 +76,7 @@ class Deploy(APIView):
     required_scope = Scope.CANARY_OPERATE
     required_roles = frozenset({Role.ENGINEER})
 
-    @extend_schema(request=DeploySerializer, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=DeploySerializer, responses={201: RolloutSerializer})
     def post(self, request: Request, pk: int) -> Response:
         release = get_object_or_404(Release, pk=pk)
         body = DeploySerializer(data=request.data or {})
@@ -95,7 +104,16 @@ class RolloutList(generics.ListAPIView):
                 queryset = queryset.filter(**{name: params[name]})
         return queryset
 
-    @extend_schema(operation_id="rollouts_list", responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        operation_id="rollouts_list",
+        responses=RolloutSerializer(many=True),
+        parameters=[
+            *filters("service", "version"),
+            OpenApiParameter(
+                "state", str, enum=RolloutState.values, description="Only this state."
+            ),
+        ],
+    )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset()) or []
         return self.get_paginated_response([rollout_json(r) for r in page])
@@ -104,7 +122,7 @@ class RolloutList(generics.ListAPIView):
 class RolloutDetail(APIView):
     required_scope = Scope.READ
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=RolloutSerializer)
     def get(self, request: Request, pk: int) -> Response:
         return Response(rollout_json(get_object_or_404(Rollout, pk=pk)))
 
@@ -154,7 +172,10 @@ def _action(name: str, body: type[serializers.Serializer]) -> Any:
     view: type[RolloutAction] = type(
         f"Rollout{name.capitalize()}", (RolloutAction,), {"action": name, "body": body}
     )
-    return extend_schema(request=body, responses=OpenApiTypes.OBJECT)(view).as_view()
+    responses: dict[int, Any] = {200: RolloutSerializer}
+    if name == "promote":
+        responses[202] = AwaitingSerializer
+    return extend_schema(request=body, responses=responses)(view).as_view()
 
 
 promote_view = _action("promote", PromoteSerializer)
@@ -186,7 +207,7 @@ class KillSwitch(APIView):
         )
         return response
 
-    @extend_schema(request=KillSwitchSerializer, responses={202: OpenApiTypes.OBJECT})
+    @extend_schema(request=KillSwitchSerializer, responses={202: KillSwitchAnswerSerializer})
     def post(self, request: Request) -> Response:
         body = KillSwitchSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -232,7 +253,7 @@ def _safe_body(request: Request) -> Any:
     return {k: str(v)[:200] for k, v in data.items()} if isinstance(data, dict) else None
 
 
-class RoutingUser(serializers.Serializer):
+class RoutingUser(StrictSerializer):
     id = serializers.CharField(max_length=128, required=False, allow_blank=True)
     email = serializers.CharField(max_length=254, required=False, allow_blank=True)
     beta_tester = serializers.BooleanField(required=False)
@@ -250,7 +271,7 @@ class RoutingRequest(StrictSerializer):
 class RoutingDecide(APIView):
     required_scope = Scope.READ
 
-    @extend_schema(request=RoutingRequest, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=RoutingRequest, responses=RoutingDecisionSerializer)
     def post(self, request: Request) -> Response:
         body = RoutingRequest(data=request.data)
         body.is_valid(raise_exception=True)
@@ -263,7 +284,13 @@ class CanaryMetrics(APIView):
 
     required_scope = Scope.READ
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        responses=ComparisonSerializer,
+        parameters=[
+            OpenApiParameter("version", str, required=True, description="The canary's version."),
+            *filters("service"),
+        ],
+    )
     def get(self, request: Request) -> Response:
         version = request.query_params.get("version", "")
         if not version:
@@ -284,8 +311,9 @@ class CanaryMetrics(APIView):
 
 class MetricsIngest(APIView):
     required_scope = Scope.METRICS_WRITE
+    max_body_bytes = 8 * 1024 * 1024
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={202: OpenApiTypes.OBJECT})
+    @extend_schema(request=MetricsBatchSerializer, responses={202: IngestAnswerSerializer})
     def post(self, request: Request) -> Response:
         accepted = ingest(request.data)
         return Response({"accepted": accepted}, status=status.HTTP_202_ACCEPTED)

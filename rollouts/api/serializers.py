@@ -1,0 +1,175 @@
+"""The answers of the rollouts API as the contract shows them (documentation: the views
+build them with `rollouts.presenters`, and schemathesis checks one against the other)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from rollouts.choices import RolloutState
+
+
+class PhaseNowSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    weight = serializers.IntegerField()
+    started_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField(allow_null=True)
+
+
+class PhaseSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    weight = serializers.IntegerField()
+    duration_s = serializers.IntegerField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+    verdict = serializers.CharField(allow_null=True)
+
+
+class RollbackStepSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    weight = serializers.IntegerField(allow_null=True)
+    status = serializers.CharField()
+    timeout_s = serializers.IntegerField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    duration_ms = serializers.IntegerField(allow_null=True)
+    detail = serializers.CharField(allow_blank=True)
+
+
+class RollbackSerializer(serializers.Serializer):
+    mode = serializers.CharField()
+    reason = serializers.CharField()
+    trigger = serializers.CharField()
+    operator = serializers.CharField(allow_null=True)
+    from_weight = serializers.IntegerField()
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    steps = RollbackStepSerializer(many=True)
+    verify_at = serializers.DateTimeField(allow_null=True)
+    verification = serializers.JSONField(allow_null=True)
+
+
+class PostRollbackActionSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    due_at = serializers.DateTimeField()
+    done_at = serializers.DateTimeField(allow_null=True)
+    assignee = serializers.CharField(allow_null=True)
+
+
+class RolloutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    release = serializers.IntegerField()
+    service = serializers.CharField()
+    version = serializers.CharField()
+    stable_version = serializers.CharField(allow_null=True)
+    state = serializers.ChoiceField(choices=RolloutState.choices)
+    plan = serializers.CharField()
+    phase = PhaseNowSerializer()
+    weight = serializers.IntegerField()
+    phases = PhaseSerializer(many=True)
+    last_analysis = serializers.JSONField(allow_null=True)
+    rollback = RollbackSerializer(allow_null=True)
+    auto_promote = serializers.BooleanField()
+    pause_reason = serializers.JSONField(allow_null=True)
+    started_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField(allow_null=True)
+    started_by = serializers.CharField()
+    incident_report = serializers.CharField(allow_null=True)
+    post_rollback_actions = PostRollbackActionSerializer(many=True)
+
+
+class AwaitingSerializer(serializers.Serializer):
+    """A full manual promotion waiting for its second member."""
+
+    awaiting = serializers.CharField()
+
+
+class KillSwitchAnswerSerializer(serializers.Serializer):
+    rollout = serializers.IntegerField()
+    state = serializers.ChoiceField(choices=RolloutState.choices)
+
+
+class ComparisonSerializer(serializers.Serializer):
+    """The live comparison of a canary with stable (`GET /ops/canary/metrics`)."""
+
+    version = serializers.CharField()
+    service = serializers.CharField()
+    stable_version = serializers.CharField(allow_null=True)
+    rollout = serializers.IntegerField()
+    state = serializers.ChoiceField(choices=RolloutState.choices)
+    weight = serializers.IntegerField()
+    requests = serializers.DictField(child=serializers.IntegerField())
+    latency_ms = serializers.JSONField()
+    error_rate = serializers.JSONField()
+    status_codes = serializers.JSONField()
+    conversions = serializers.JSONField()
+    margin = serializers.JSONField()
+    system = serializers.JSONField()
+    complaints = serializers.JSONField()
+    abort_rules = serializers.ListField(child=serializers.JSONField())
+
+
+class StickyCookieSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    value = serializers.CharField()
+    max_age = serializers.IntegerField()
+
+
+class RoutingDecisionSerializer(serializers.Serializer):
+    variant = serializers.ChoiceField(choices=["canary", "stable"])
+    version = serializers.CharField(allow_blank=True)
+    reason = serializers.CharField()
+    set_cookie = StickyCookieSerializer()
+
+
+class IngestAnswerSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField()
+
+
+# The metrics batch, documented for the schema; `rollouts.ingest` validates it (the
+# whole batch or nothing, 400 naming the bad sample by index).
+
+
+def _count(**options: Any) -> serializers.IntegerField:
+    """A count: a whole number that fits the bigint column it is stored in."""
+    return serializers.IntegerField(min_value=0, max_value=2**63 - 1, **options)
+
+
+class HistogramSerializer(serializers.Serializer):
+    le = serializers.ListField(
+        child=serializers.JSONField(), help_text='Upper bounds, the last one "+Inf".'
+    )
+    counts = serializers.ListField(child=_count())
+
+
+class ConversionSerializer(serializers.Serializer):
+    attempts = _count()
+    successes = _count()
+
+
+class SampleSerializer(serializers.Serializer):
+    service = serializers.CharField(max_length=64)
+    version = serializers.CharField(max_length=64)
+    variant = serializers.ChoiceField(choices=["canary", "stable"])
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    requests = _count()
+    errors = _count()  # type: ignore[assignment]
+    status_4xx = _count(required=False)
+    status_5xx = _count(required=False)
+    latency_ms = HistogramSerializer(required=False, allow_null=True)
+    conversions = serializers.DictField(
+        child=ConversionSerializer(), required=False, allow_null=True
+    )
+    business = serializers.DictField(
+        child=serializers.FloatField(min_value=0), required=False, allow_null=True
+    )
+    system = serializers.DictField(
+        child=serializers.FloatField(min_value=0), required=False, allow_null=True
+    )
+    complaints = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+
+
+class MetricsBatchSerializer(serializers.Serializer):
+    samples = SampleSerializer(many=True)
