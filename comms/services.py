@@ -190,7 +190,8 @@ def _maintenance_start(maintenance: Maintenance, now: Any) -> None:
     maintenance.status, maintenance.started_at = MaintenanceStatus.IN_PROGRESS, now
     maintenance.updated_at = now
     maintenance.save()
-    _set_status(list(maintenance.components.all()), ComponentStatus.MAINTENANCE)
+    changes = _set_status(list(maintenance.components.all()), ComponentStatus.MAINTENANCE)
+    _audit_maintenance(maintenance, "maintenance.started", changes)
 
 
 def _maintenance_end(maintenance: Maintenance, now: Any) -> None:
@@ -200,7 +201,16 @@ def _maintenance_end(maintenance: Maintenance, now: Any) -> None:
     components = [
         c for c in maintenance.components.all() if c.status == ComponentStatus.MAINTENANCE
     ]
-    _set_status(components, ComponentStatus.OPERATIONAL)
+    changes = _set_status(components, ComponentStatus.OPERATIONAL)
+    _audit_maintenance(maintenance, "maintenance.completed", changes)
+
+
+def _audit_maintenance(maintenance: Maintenance, action: str, changes: list[dict]) -> None:
+    audit_append(
+        action=action,
+        obj=maintenance,
+        data={"maintenance": maintenance.code, "components": changes},
+    )
 
 
 def maintenance_tick() -> int:

@@ -140,6 +140,9 @@ def test_a_stewards_update_resolves_the_incident_and_mails_subscribers(
     assert newest.affected_components[0]["new_status"] == "operational"
     assert [m.subject.split("]")[0] for m in mail.outbox] == ["[resolved"]
     assert Incident.objects.count() == 1
+    edited = AuditEvent.objects.filter(action="incident.updated").get()
+    assert (edited.actor, edited.object_id) == ("sam", str(incident.pk))
+    assert newest.code in edited.data_json
 
 
 def test_a_notice_composed_in_the_admin_is_the_one_the_api_would_make(
