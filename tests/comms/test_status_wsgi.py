@@ -104,3 +104,29 @@ def test_before_the_first_publish_django_publishes(server: tuple[str, Any]) -> N
     url, _ = server
     answer = httpx.get(f"{url}/api/v2/summary.json", timeout=10)
     assert answer.status_code == 200 and answer.json()["status"]["indicator"] == "none"
+
+
+def test_https_redirects_hosts_and_hsts_are_djangos(settings: Any, tmp_path: Path) -> None:
+    settings.STATUS_SNAPSHOT_DIR = str(tmp_path / "status")
+    publish()
+    with gunicorn(
+        STATUS_SNAPSHOT_DIR=settings.STATUS_SNAPSHOT_DIR,
+        SECURE_SSL_REDIRECT="1",
+        SECURE_PROXY_SSL_HEADER="1",
+        SECURE_HSTS_SECONDS="3600",
+    ) as (url, _):
+        plain = httpx.get(f"{url}/api/v2/summary.json", timeout=10)
+        assert plain.status_code == 301
+        assert plain.headers["location"].startswith("https://")
+        https = {"X-Forwarded-Proto": "https"}
+        ours = httpx.get(f"{url}/api/v2/summary.json", headers=https, timeout=10)
+        django = httpx.get(f"{url}/health/live", headers=https, timeout=10)
+        assert ours.status_code == django.status_code == 200
+        assert (
+            ours.headers["strict-transport-security"]
+            == (django.headers["strict-transport-security"])
+        )
+        refused = httpx.get(
+            f"{url}/api/v2/summary.json", headers={**https, "Host": "evil.example"}, timeout=10
+        )
+        assert refused.status_code == 400
