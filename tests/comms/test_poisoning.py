@@ -224,3 +224,20 @@ def test_a_job_failing_on_every_loop_is_alerted_once_and_the_loop_goes_on(
     failing["now"] = True
     run_loop(jobs, every=0.001, loops=2)  # fails again: alerted again, once
     assert len(mail.outbox) == 2 and calls["fine"] == 8
+
+
+def test_a_failing_job_that_runs_every_few_loops_is_not_realerted_in_between(
+    settings: Any,
+) -> None:
+    from rollouts.management.commands.canary_tick import Every, Jobs, run_loop
+
+    settings.ALERT_EMAILS = ["oncall@example.com"]
+    runs = []
+
+    def publish_fails() -> None:
+        runs.append(1)
+        raise OSError("read-only file system")
+
+    run_loop(Jobs([("publish_status", Every(0.02, publish_fails))]), every=0.01, loops=8)
+    assert len(runs) >= 2
+    assert len(mail.outbox) == 1

@@ -26,8 +26,12 @@ def fresh_connections() -> None:
         close_old_connections()
 
 
+NOT_DUE = object()
+
+
 class Every:
-    """A job that runs at most once per `seconds` (the first call runs it)."""
+    """A job that runs at most once per `seconds` (the first call runs it); between runs it
+    answers NOT_DUE, which is neither a success nor a failure."""
 
     def __init__(self, seconds: float, job: Callable[[], Any]) -> None:
         self.seconds, self.job = seconds, job
@@ -35,7 +39,7 @@ class Every:
 
     def __call__(self) -> Any:
         if self.last is not None and time.monotonic() - self.last < self.seconds:
-            return None
+            return NOT_DUE
         self.last = time.monotonic()
         return self.job()
 
@@ -65,7 +69,7 @@ class Jobs:
                     )
                 fresh_connections()
             else:
-                if name in self.failing:
+                if results[name] is not NOT_DUE and name in self.failing:
                     self.failing.discard(name)
                     logger.info("periodic_job_recovered", job=name)
         return results
