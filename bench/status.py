@@ -39,7 +39,6 @@ from tests.servers import (
     ROOT,
     database_url,
     free_port,
-    gunicorn_command,
     nginx,
     serving,
     shipped_config,
@@ -86,7 +85,9 @@ GTHREAD = ["--worker-class", "gthread", "--threads", "8", "--keep-alive", "30"]
 
 @contextmanager
 def portal(snapshot: str, workers: int, extra: tuple[str, ...] = ()) -> Iterator[int]:
-    """gunicorn with the portal on the scratch database, as deploy/nginx.conf expects it."""
+    """gunicorn with the portal on the scratch database, run as the README says (as
+    deploy/nginx.conf expects it): no access log, which would cost more than serving the
+    file (the portal logs requests itself, status reads at debug)."""
     port = free_port()
     database = database_url(connection.settings_dict["NAME"])
     env = {**os.environ, "DATABASE_URL": database, "STATUS_SNAPSHOT_DIR": snapshot, "DEBUG": ""}
@@ -94,7 +95,10 @@ def portal(snapshot: str, workers: int, extra: tuple[str, ...] = ()) -> Iterator
     env.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
     env.setdefault("SECURE_SSL_REDIRECT", "0")  # plain HTTP on loopback, as behind TLS
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    command = [*gunicorn_command(port, workers), *extra]
+    command = [
+        *(sys.executable, "-m", "gunicorn", "portal.wsgi", "-b", f"127.0.0.1:{port}"),
+        *("--workers", str(workers), *extra),
+    ]
     with serving(command, port, env=env, cwd=ROOT, **quiet):
         yield port
 
