@@ -95,9 +95,11 @@ def portal(snapshot: str, workers: int, extra: tuple[str, ...] = ()) -> Iterator
     env.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
     env.setdefault("SECURE_SSL_REDIRECT", "0")  # plain HTTP on loopback, as behind TLS
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    # --preload: every worker is ready when the port opens, so none misses the start of the
+    # measurement (connections are kept alive by gthread: a late worker would get none).
     command = [
         *(sys.executable, "-m", "gunicorn", "portal.wsgi", "-b", f"127.0.0.1:{port}"),
-        *("--workers", str(workers), *extra),
+        *("--workers", str(workers), "--preload", *extra),
     ]
     with serving(command, port, env=env, cwd=ROOT, **quiet):
         yield port
