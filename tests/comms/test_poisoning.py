@@ -19,6 +19,7 @@ from comms.models import Component, Incident, IncidentUpdate, Notice
 from comms.snapshot import publish
 from governance.models import Release
 from rollouts import services
+from tests.comms.test_admin import compose
 from tests.comms.test_status_api import code, steward  # noqa: F401  (the same fixture)
 from tests.conftest import logged_in
 from tests.rollouts.conftest import T0, at, feed
@@ -136,8 +137,10 @@ def test_the_admin_refuses_control_characters_on_every_status_page_form(
         },
     )
     assert "body" in maintenance.context["adminform"].form.errors
+    notice = compose(client, "incident_notification", "STATUS: Investigating\nSERVICES: A\x01PI")
+    assert "variables_text" in notice.context["adminform"].form.errors
     assert not Component.objects.filter(name="Search").exists()
-    assert not Incident.objects.exists()
+    assert not Incident.objects.exists() and not Notice.objects.exists()
 
 
 def test_a_control_character_in_a_stored_row_does_not_stop_publishing(snapshot: Path) -> None:
