@@ -1,8 +1,10 @@
 """The status page under load: requests/s and p99 latency for `summary.json` and `/status/`
-with 256 concurrent connections (wrk), served three ways in the same run:
+with 256 concurrent connections (wrk), served five ways in the same run:
 
 - static:  nginx serving the same bytes as plain static files (the baseline),
 - shipped: deploy/nginx.conf (the snapshot directory straight from disk, the rest to gunicorn),
+- django: gunicorn (sync workers) with Django alone, the files served by the view behind
+  every middleware (`portal.wsgi:django_application`): how it was before,
 - gunicorn: the portal alone (default sync workers): the snapshot files answered at the
   WSGI level, before Django's middleware (comms.wsgi.StatusFiles), no database query,
 - gthread: the same with threaded workers keeping connections alive (`--worker-class
@@ -88,7 +90,9 @@ GTHREAD = [
 
 
 @contextmanager
-def portal(snapshot: str, workers: int, extra: tuple[str, ...] = ()) -> Iterator[int]:
+def portal(
+    snapshot: str, workers: int, extra: tuple[str, ...] = (), app: str = "portal.wsgi"
+) -> Iterator[int]:
     """gunicorn with the portal on the scratch database, run as the README says (as
     deploy/nginx.conf expects it): no access log, which would cost more than serving the
     file (the portal logs requests itself, status reads at debug)."""
@@ -102,7 +106,7 @@ def portal(snapshot: str, workers: int, extra: tuple[str, ...] = ()) -> Iterator
     # --preload: every worker is ready when the port opens, so none misses the start of the
     # measurement (connections are kept alive by gthread: a late worker would get none).
     command = [
-        *(sys.executable, "-m", "gunicorn", "portal.wsgi", "-b", f"127.0.0.1:{port}"),
+        *(sys.executable, "-m", "gunicorn", app, "-b", f"127.0.0.1:{port}"),
         *("--workers", str(workers), "--preload", *extra),
     ]
     with serving(command, port, env=env, cwd=ROOT, **quiet):
@@ -156,6 +160,8 @@ def main() -> None:
             results["gunicorn"] = measure(app_port)
         with portal(str(snapshot), args.workers, tuple(GTHREAD)) as app_port:
             results["gthread"] = measure(app_port)
+        with portal(str(snapshot), args.workers, app="portal.wsgi:django_application") as port:
+            results["django"] = measure(port)
     shutil.rmtree(tmp, ignore_errors=True)
 
     print(
@@ -168,7 +174,7 @@ def main() -> None:
     )
     for name in PATHS:
         base = results["static"][name][0]
-        for way in ("static", "shipped", "gunicorn", "gthread"):
+        for way in ("static", "shipped", "django", "gunicorn", "gthread"):
             rate, p99, failed = results[way][name]
             print(f"{name:<14}{way:<10}{rate:>10.0f}{p99:>9.1f}{rate / base:>11.2f}{failed:>15}")
     for way, least, limit in (("shipped", 0.5, 50), ("gthread", 0.05, 100)):
