@@ -18,9 +18,9 @@ from comms.models import (
     Notice,
 )
 from comms.notices import CHANNELS, is_channel, notice_create
-from comms.services import incident_settle, request_publish
-from comms.subscriptions import request_notify
+from comms.services import component_set_status, incident_settle, request_publish
 from comms.templating import check_variables, placeholders
+from comms.text import CleanTextForm
 from governance.admin import RoleAccess
 from governance.choices import Role
 from portal import clock
@@ -44,6 +44,7 @@ class Republish:
 
 @admin.register(Component)
 class ComponentAdmin(RoleAccess, Republish, SimpleHistoryAdmin):
+    form = CleanTextForm
     edit_roles = OPERATORS
     list_display = ["name", "status", "group", "services", "position", "only_show_if_degraded"]
     list_editable = ["status"]
@@ -59,8 +60,19 @@ class ComponentAdmin(RoleAccess, Republish, SimpleHistoryAdmin):
         "services",
     ]
 
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """A changed status (on the change form or the list's editable column) is set by
+        component_set_status, audited like the API's; the other fields are saved here."""
+        wanted = obj.status
+        if change and "status" in form.changed_data:
+            obj.status = form.initial["status"]
+        super().save_model(request, obj, form, change)
+        if obj.status != wanted:
+            component_set_status(obj, wanted, actor=request.user)
+
 
 class UpdateInline(RoleAccess, admin.StackedInline):
+    form = CleanTextForm
     edit_roles = OPERATORS
     model = IncidentUpdate
     extra = 1
@@ -70,6 +82,7 @@ class UpdateInline(RoleAccess, admin.StackedInline):
 
 @admin.register(Incident)
 class IncidentAdmin(RoleAccess, Republish, SimpleHistoryAdmin):
+    form = CleanTextForm
     edit_roles = OPERATORS
     list_display = ["name", "status", "impact", "started_at", "resolved_at", "rollout"]
     list_filter = ["status", "impact"]
@@ -88,13 +101,12 @@ class IncidentAdmin(RoleAccess, Republish, SimpleHistoryAdmin):
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         added = [update for formset in formsets for update in formset.new_objects]
-        incident_settle(form.instance, updated=bool(added))
-        for update in added:
-            request_notify(update)  # subscribers get each new update once
+        incident_settle(form.instance, added=added, actor=request.user, opened=not change)
 
 
 @admin.register(Maintenance)
 class MaintenanceAdmin(RoleAccess, Republish, SimpleHistoryAdmin):
+    form = CleanTextForm
     edit_roles = OPERATORS
     list_display = ["name", "status", "scheduled_for", "scheduled_until"]
     list_filter = ["status"]
@@ -102,7 +114,7 @@ class MaintenanceAdmin(RoleAccess, Republish, SimpleHistoryAdmin):
     filter_horizontal = ["components"]
 
 
-class MessageTemplateForm(forms.ModelForm):
+class MessageTemplateForm(CleanTextForm):
     class Meta:
         model = MessageTemplate
         fields = ["key", "name", "subject", "body", "channels", "lead_time_s"]
@@ -130,7 +142,7 @@ class MessageTemplateAdmin(RoleAccess, SimpleHistoryAdmin):
     list_display = ["key", "name", "channels", "lead_time_s"]
 
 
-class NoticeForm(forms.ModelForm):
+class NoticeForm(CleanTextForm):
     """Compose a notice: a template and a value for each of its placeholders."""
 
     variables_text = forms.CharField(

@@ -1,10 +1,13 @@
-"""Status page changes: incidents opened and resolved by rollbacks, maintenance windows
-moving components in and out of `under_maintenance`, and republishing after each."""
+"""Every write to the status page goes through here: incidents opened, updated and
+resolved (by the API, the admin, notices and rollbacks), components' statuses, maintenance
+windows moving components in and out of `under_maintenance`. Each write is audited and
+the page republished once its transaction commits."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from django.db import transaction
 
 from comms.models import (
@@ -18,8 +21,11 @@ from comms.models import (
     MaintenanceStatus,
 )
 from comms.subscriptions import request_notify
+from governance.audit import audit_append
 from portal import clock
 from portal.enqueue import enqueue_after_commit
+
+logger = structlog.get_logger(__name__)
 
 
 def request_publish() -> None:
@@ -57,11 +63,16 @@ def _set_status(components: list[Component], status: str) -> list[dict[str, Any]
 CLOSED = [IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM]
 
 
-def component_set_status(component: Component, status: str) -> list[dict[str, Any]]:
-    """A steward's direct change to one component; the page follows."""
+def component_set_status(
+    component: Component, status: str, *, actor: Any = None
+) -> list[dict[str, Any]]:
+    """A direct change to one component (API or admin); audited, and the page follows."""
     with transaction.atomic():
         changes = _set_status([component], status)
         if changes:
+            audit_append(
+                action="component.status_changed", actor=actor, obj=component, data=changes[0]
+            )
             request_publish()
     return changes
 
@@ -97,12 +108,15 @@ def incident_post(
     impact: str = Impact.MINOR,
     rollout: Any = None,
     notice: Any = None,
+    actor: Any = None,
 ) -> IncidentUpdate:
     """One entry on the status page's timeline, opening the incident when there is none:
     the named components join it (set to the given status, or left as they are for None),
     the incident takes the update's status and its milestones, and a closing update gives
-    back the components no other open incident covers. Subscribers and the page follow."""
+    back the components no other open incident covers. Audited (`actor` None: the system);
+    subscribers and the page follow."""
     now = clock.now()
+    opened = incident is None
     with transaction.atomic():
         if incident is None:
             incident = Incident.objects.create(
@@ -128,6 +142,19 @@ def incident_post(
             notice=notice,
             created_at=now,
             display_at=now,
+        )
+        audit_append(
+            action="incident.opened" if opened else "incident.updated",
+            actor=actor,
+            obj=incident,
+            data={
+                "incident": incident.code,
+                "update": update.code,
+                "status": status,
+                "components": {c.code: v for c, v in components.items()},
+                **({"notice": notice.pk} if notice is not None else {}),
+                **({"rollout": rollout.pk} if rollout is not None else {}),
+            },
         )
         request_notify(update)
         request_publish()
@@ -159,31 +186,56 @@ def incident_update_for_rollout(rollout: Any, *, verified: bool, detail: str) ->
         incident_post(incident, status=status, body=body, components={})
 
 
+def _maintenance_start(maintenance: Maintenance, now: Any) -> None:
+    maintenance.status, maintenance.started_at = MaintenanceStatus.IN_PROGRESS, now
+    maintenance.updated_at = now
+    maintenance.save()
+    changes = _set_status(list(maintenance.components.all()), ComponentStatus.MAINTENANCE)
+    _audit_maintenance(maintenance, "maintenance.started", changes)
+
+
+def _maintenance_end(maintenance: Maintenance, now: Any) -> None:
+    maintenance.status, maintenance.resolved_at = MaintenanceStatus.COMPLETED, now
+    maintenance.updated_at = now
+    maintenance.save()
+    components = [
+        c for c in maintenance.components.all() if c.status == ComponentStatus.MAINTENANCE
+    ]
+    changes = _set_status(components, ComponentStatus.OPERATIONAL)
+    _audit_maintenance(maintenance, "maintenance.completed", changes)
+
+
+def _audit_maintenance(maintenance: Maintenance, action: str, changes: list[dict]) -> None:
+    audit_append(
+        action=action,
+        obj=maintenance,
+        data={"maintenance": maintenance.code, "components": changes},
+    )
+
+
 def maintenance_tick() -> int:
-    """Start and end maintenance windows on time; returns how many moved."""
+    """Start and end maintenance windows on time; returns how many moved. Each window
+    moves in its own transaction: one that fails is logged and tried again next tick."""
     now, moved = clock.now(), 0
-    for maintenance in Maintenance.objects.filter(
-        status=MaintenanceStatus.SCHEDULED, scheduled_for__lte=now
-    ):
-        with transaction.atomic():
-            maintenance.status, maintenance.started_at = MaintenanceStatus.IN_PROGRESS, now
-            maintenance.updated_at = now
-            maintenance.save()
-            _set_status(list(maintenance.components.all()), ComponentStatus.MAINTENANCE)
+    due = [
+        (_maintenance_start, m)
+        for m in Maintenance.objects.filter(
+            status=MaintenanceStatus.SCHEDULED, scheduled_for__lte=now
+        )
+    ] + [
+        (_maintenance_end, m)
+        for m in Maintenance.objects.filter(
+            status__in=[MaintenanceStatus.IN_PROGRESS, MaintenanceStatus.VERIFYING],
+            scheduled_until__lte=now,
+        )
+    ]
+    for move, maintenance in due:
+        try:
+            with transaction.atomic():
+                move(maintenance, now)
             moved += 1
-    for maintenance in Maintenance.objects.filter(
-        status__in=[MaintenanceStatus.IN_PROGRESS, MaintenanceStatus.VERIFYING],
-        scheduled_until__lte=now,
-    ):
-        with transaction.atomic():
-            maintenance.status, maintenance.resolved_at = MaintenanceStatus.COMPLETED, now
-            maintenance.updated_at = now
-            maintenance.save()
-            components = [
-                c for c in maintenance.components.all() if c.status == ComponentStatus.MAINTENANCE
-            ]
-            _set_status(components, ComponentStatus.OPERATIONAL)
-            moved += 1
+        except Exception:
+            logger.exception("maintenance_move_failed", maintenance=maintenance.pk)
     if moved:
         request_publish()
     return moved
@@ -254,14 +306,33 @@ def incident_post_notice(notice: Any) -> IncidentUpdate:
     )
 
 
-def incident_settle(incident: Incident, *, updated: bool) -> None:
-    """After a steward's edit in the admin: the newest update (when one was added) sets the
-    incident's status, else the status the steward chose stands; milestones and components
-    follow as for any update."""
-    newest = incident.updates.order_by("-display_at", "-id").first()
-    status = newest.status if updated and newest is not None else incident.status
-    changes = _take_status(incident, status, clock.now())
-    incident.save()
-    if changes and updated and newest is not None and not newest.affected_components:
-        newest.affected_components = changes
-        newest.save(update_fields=["affected_components"])
+def incident_settle(
+    incident: Incident, *, added: list[IncidentUpdate], actor: Any, opened: bool = False
+) -> None:
+    """After a steward's edit in the admin (the form saved the incident and the updates it
+    `added`): the newest update (when one was added) sets the incident's status, else the
+    status the steward chose stands; milestones and components follow as for any update.
+    Audited; subscribers get each added update once; the page follows."""
+    with transaction.atomic():
+        newest = incident.updates.order_by("-display_at", "-id").first()
+        updated = bool(added) and newest is not None
+        status = newest.status if updated and newest is not None else incident.status
+        changes = _take_status(incident, status, clock.now())
+        incident.save()
+        if changes and updated and newest is not None and not newest.affected_components:
+            newest.affected_components = changes
+            newest.save(update_fields=["affected_components"])
+        audit_append(
+            action="incident.opened" if opened else "incident.updated",
+            actor=actor,
+            obj=incident,
+            data={
+                "incident": incident.code,
+                "status": incident.status,
+                "updates": [u.code for u in added],
+                "components": {c["code"]: c["new_status"] for c in changes},
+            },
+        )
+        for update in added:
+            request_notify(update)
+        request_publish()

@@ -7,9 +7,11 @@ performance → `minor`; only maintenance → `maintenance`; else `none`.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+import structlog
 from django.conf import settings
 
 from comms.models import (
@@ -21,6 +23,23 @@ from comms.models import (
     MaintenanceStatus,
 )
 from portal import clock
+
+logger = structlog.get_logger(__name__)
+Row = TypeVar("Row")
+
+
+def each(rows: Iterable[Row], render: Callable[[Row], Any]) -> list[Any]:
+    """`render` of every row; a row that cannot be rendered is logged and left out, so one
+    bad row never keeps the rest of the page from being published."""
+    rendered = []
+    for row in rows:
+        try:
+            rendered.append(render(row))
+        except Exception:
+            logger.exception(
+                "status_row_skipped", row=type(row).__name__, id=getattr(row, "pk", None)
+            )
+    return rendered
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -114,8 +133,8 @@ def incident_json(incident: Incident) -> dict[str, Any]:
         "resolved_at": iso(incident.resolved_at),
         "shortlink": f"{_base()}/status/#incident-{incident.code}",
         "page_id": settings.STATUS_PAGE_ID,
-        "components": [component_json(c) for c in incident.components.all()],
-        "incident_updates": [_update_json(u, incident.code) for u in incident.updates.all()],
+        "components": each(incident.components.all(), component_json),
+        "incident_updates": each(incident.updates.all(), lambda u: _update_json(u, incident.code)),
     }
 
 
@@ -133,7 +152,7 @@ def maintenance_json(maintenance: Maintenance) -> dict[str, Any]:
         "resolved_at": iso(maintenance.resolved_at),
         "shortlink": f"{_base()}/status/#maintenance-{maintenance.code}",
         "page_id": settings.STATUS_PAGE_ID,
-        "components": [component_json(c) for c in maintenance.components.all()],
+        "components": each(maintenance.components.all(), component_json),
         "incident_updates": (
             [
                 {
@@ -185,29 +204,33 @@ def documents() -> dict[str, dict[str, Any]]:
     )
     head = {"page": page(updated)}
     status = {"status": indicator(components)}
-    components_json = [component_json(c) for c in components]
+    components_json = each(components, component_json)
+    incidents_json = each(incidents, incident_json)
+    unresolved_json = each(unresolved, incident_json)
+    upcoming_json = each(upcoming, maintenance_json)
+    active_json = each(active, maintenance_json)
     return {
         "summary.json": {
             **head,
             "components": components_json,
-            "incidents": [incident_json(i) for i in unresolved],
-            "scheduled_maintenances": [maintenance_json(m) for m in upcoming + active],
+            "incidents": unresolved_json,
+            "scheduled_maintenances": upcoming_json + active_json,
             **status,
         },
         "status.json": {**head, **status},
         "components.json": {**head, "components": components_json},
-        "incidents.json": {**head, "incidents": [incident_json(i) for i in incidents]},
-        "incidents/unresolved.json": {**head, "incidents": [incident_json(i) for i in unresolved]},
+        "incidents.json": {**head, "incidents": incidents_json},
+        "incidents/unresolved.json": {**head, "incidents": unresolved_json},
         "scheduled-maintenances.json": {
             **head,
-            "scheduled_maintenances": [maintenance_json(m) for m in maintenances],
+            "scheduled_maintenances": each(maintenances, maintenance_json),
         },
         "scheduled-maintenances/upcoming.json": {
             **head,
-            "scheduled_maintenances": [maintenance_json(m) for m in upcoming],
+            "scheduled_maintenances": upcoming_json,
         },
         "scheduled-maintenances/active.json": {
             **head,
-            "scheduled_maintenances": [maintenance_json(m) for m in active],
+            "scheduled_maintenances": active_json,
         },
     }

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from django.utils.html import escape
 
+from comms.text import has_control
 from portal.errors import Invalid
 
 PLACEHOLDER = re.compile(r"\[([A-Z][A-Z0-9_]*)\]")
@@ -18,7 +19,8 @@ def placeholders(*texts: str) -> set[str]:
 
 
 def check_variables(texts: tuple[str, ...], variables: Mapping[str, object]) -> dict[str, str]:
-    """Refuse unknown and missing placeholders, naming every one; return text values."""
+    """Refuse unknown and missing placeholders, values that are not text and text with
+    control characters, naming every one; return text values."""
     wanted = placeholders(*texts)
     unknown = sorted(set(variables) - wanted)
     missing = sorted(wanted - set(variables))
@@ -27,6 +29,7 @@ def check_variables(texts: tuple[str, ...], variables: Mapping[str, object]) -> 
         for k, v in variables.items()
         if not isinstance(v, str | int | float) or isinstance(v, bool)
     )
+    control = sorted(k for k, v in variables.items() if has_control(v))
     problems = []
     if missing:
         problems.append(f"missing placeholder(s): {', '.join(f'[{n}]' for n in missing)}")
@@ -34,6 +37,8 @@ def check_variables(texts: tuple[str, ...], variables: Mapping[str, object]) -> 
         problems.append(f"unknown placeholder(s): {', '.join(f'[{n}]' for n in unknown)}")
     if bad:
         problems.append(f"not text: {', '.join(bad)}")
+    if control:
+        problems.append(f"control characters in: {', '.join(control)}")
     if problems:
         message = "; ".join(problems)
         raise Invalid(message[0].upper() + message[1:] + ".", errors={"variables": problems})

@@ -1,4 +1,5 @@
-"""Visitors are served the published snapshot: files, no database, cache headers, ETags."""
+"""Visitors are served the published snapshot: files, no database, cache headers, ETags
+(under gunicorn, comms.wsgi.StatusFiles answers first; these views serve what it leaves)."""
 
 from __future__ import annotations
 
@@ -16,14 +17,8 @@ from django.views.decorators.http import require_POST, require_safe
 from comms import subscriptions
 from comms.models import Notification
 from comms.snapshot import publish, snapshot_dir
+from comms.wsgi import CACHE, TYPES, etag
 from portal import clock
-
-CACHE = "public, max-age=30, stale-while-revalidate=60, stale-if-error=86400"
-TYPES = {
-    ".json": "application/json",
-    ".html": "text/html; charset=utf-8",
-    ".atom": "application/atom+xml",
-}
 
 
 def _serve(request: HttpRequest, relative: str) -> HttpResponseBase:
@@ -37,12 +32,12 @@ def _serve(request: HttpRequest, relative: str) -> HttpResponseBase:
         stat = path.stat()
     except FileNotFoundError:
         return JsonResponse({"detail": "Not found."}, status=404)
-    etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
-    if etag in request.headers.get("If-None-Match", ""):
+    tag = etag(stat)
+    if tag in request.headers.get("If-None-Match", ""):
         response: HttpResponseBase = HttpResponse(status=304)
     else:
         response = FileResponse(path.open("rb"), content_type=TYPES[Path(relative).suffix])
-    response["ETag"] = etag
+    response["ETag"] = tag
     response["Cache-Control"] = CACHE
     response["Access-Control-Allow-Origin"] = "*"
     return response

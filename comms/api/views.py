@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -28,7 +27,7 @@ from comms.models import (
 from comms.notices import notice_create
 from comms.services import component_set_status, incident_post
 from comms.statuspage import component_json, incident_json
-from governance.audit import audit_append
+from comms.text import validate_text
 from governance.choices import Scope
 from governance.models import Release
 from portal import clock
@@ -148,19 +147,18 @@ class ComponentStatuses(serializers.DictField):
 
 class IncidentUpdateRequest(StrictSerializer):
     status = serializers.ChoiceField(choices=IncidentStatus.choices)
-    body = serializers.CharField(max_length=10_000)
+    body = serializers.CharField(max_length=10_000, validators=[validate_text])
     components = ComponentStatuses(required=False, default=dict)
 
 
 class IncidentRequest(IncidentUpdateRequest):
-    name = serializers.CharField(max_length=200)
+    name = serializers.CharField(max_length=200, validators=[validate_text])
     impact = serializers.ChoiceField(choices=Impact.choices, default=Impact.MINOR)
     status = serializers.ChoiceField(
         choices=IncidentStatus.choices, default=IncidentStatus.INVESTIGATING
     )
 
 
-@transaction.atomic
 def _post(request: Request, incident: Incident | None, data: dict[str, Any]) -> Response:
     update = incident_post(
         incident,
@@ -169,16 +167,7 @@ def _post(request: Request, incident: Incident | None, data: dict[str, Any]) -> 
         status=data["status"],
         body=data["body"],
         components=data["components"],
-    )
-    audit_append(
-        action="incident.opened" if incident is None else "incident.updated",
         actor=request.user,
-        obj=update.incident,
-        data={
-            "incident": update.incident.code,
-            "status": update.status,
-            "components": {c.code: v for c, v in data["components"].items()},
-        },
     )
     return Response(incident_json(update.incident), status=status.HTTP_201_CREATED)
 
@@ -222,13 +211,5 @@ class ComponentDetail(APIView):
         component = get_object_or_404(Component, code=code, is_group=False)
         body = ComponentStatusRequest(data=request.data)
         body.is_valid(raise_exception=True)
-        with transaction.atomic():
-            changes = component_set_status(component, body.validated_data["status"])
-            if changes:
-                audit_append(
-                    action="component.status_changed",
-                    actor=request.user,
-                    obj=component,
-                    data=changes[0],
-                )
+        component_set_status(component, body.validated_data["status"], actor=request.user)
         return Response(component_json(component))

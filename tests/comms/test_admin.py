@@ -140,6 +140,9 @@ def test_a_stewards_update_resolves_the_incident_and_mails_subscribers(
     assert newest.affected_components[0]["new_status"] == "operational"
     assert [m.subject.split("]")[0] for m in mail.outbox] == ["[resolved"]
     assert Incident.objects.count() == 1
+    edited = AuditEvent.objects.filter(action="incident.updated").get()
+    assert (edited.actor, edited.object_id) == ("sam", str(incident.pk))
+    assert newest.code in edited.data_json
 
 
 def test_a_notice_composed_in_the_admin_is_the_one_the_api_would_make(
@@ -157,3 +160,32 @@ def test_a_notice_composed_in_the_admin_is_the_one_the_api_would_make(
         via_api.body,
         via_api.channels,
     )
+
+
+def test_a_status_edited_in_the_component_list_is_audited_and_republished(
+    team: dict[str, Any],
+    eager: None,
+    settings: Any,
+    tmp_path: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    settings.STATUS_SNAPSHOT_DIR = str(tmp_path)
+    components = list(Component.objects.all())
+    database = next(c for c in components if c.name == "Database")
+    form = {
+        "form-TOTAL_FORMS": str(len(components)),
+        "form-INITIAL_FORMS": str(len(components)),
+        "_save": "Save",
+    }
+    for n, component in enumerate(components):
+        form[f"form-{n}-id"] = str(component.pk)
+        form[f"form-{n}-status"] = "major_outage" if component == database else component.status
+    with django_capture_on_commit_callbacks(execute=True):
+        saved = logged_in(team["sam"]).post("/admin/comms/component/", form)
+    assert saved.status_code == 302, saved.content.decode()
+    assert Component.objects.get(pk=database.pk).status == "major_outage"
+    event = AuditEvent.objects.get(action="component.status_changed")
+    assert (event.actor, event.object_id) == ("sam", str(database.pk))
+    assert '"new_status":"major_outage"' in event.data_json.replace(" ", "")
+    summary = (tmp_path / "api" / "v2" / "status.json").read_text()
+    assert '"indicator":"major"' in summary

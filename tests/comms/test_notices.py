@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 import time
@@ -19,6 +20,7 @@ from comms.models import Component, Incident, IncidentUpdate, Notice, Notificati
 from comms.notices import CLAIM_LEASE, notice_create, notice_send
 from comms.tasks import sweep_notices
 from comms.templating import render
+from governance.models import AuditEvent
 from portal.errors import Invalid
 from tests.conftest import SmtpReceiver
 from tests.servers import closed_port
@@ -269,6 +271,11 @@ def test_a_status_page_notice_opens_then_updates_the_releases_incident(
     assert incident.resolved_at is not None
     assert Component.objects.get(name="Backend API").status == "operational"
     assert Incident.objects.count() == 1
+    posts = AuditEvent.objects.filter(action__startswith="incident.").order_by("seq")
+    assert [(e.action, e.actor, json.loads(e.data_json)["notice"]) for e in posts] == [
+        ("incident.opened", "system", opened.pk),
+        ("incident.updated", "system", closed.pk),
+    ]
 
 
 def test_a_status_page_notice_names_components_by_name_or_service(team: dict[str, Any]) -> None:

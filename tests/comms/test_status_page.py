@@ -17,7 +17,7 @@ from comms.models import Component, Incident, Maintenance
 from comms.services import maintenance_tick
 from comms.snapshot import publish
 from comms.statuspage import indicator
-from governance.models import Release
+from governance.models import AuditEvent, Release
 from rollouts import services
 from tests.conftest import gunicorn
 from tests.rollouts.conftest import T0, at, feed
@@ -160,6 +160,12 @@ def test_a_rollback_opens_an_incident_and_its_verification_resolves_it(
     assert [u["status"] for u in resolved["incident_updates"]] == ["resolved", "identified"]
     assert Component.objects.get(name="Backend API").status == "operational"
     assert Incident.objects.get().rollout == rollout
+    posts = AuditEvent.objects.filter(action__startswith="incident.").order_by("seq")
+    assert [(e.action, e.actor) for e in posts] == [
+        ("incident.opened", "system"),
+        ("incident.updated", "system"),
+    ]
+    assert json.loads(posts[0].data_json)["rollout"] == rollout.pk
 
 
 def test_maintenance_moves_components_at_exact_times() -> None:
@@ -191,6 +197,11 @@ def test_maintenance_moves_components_at_exact_times() -> None:
         assert maintenance_tick() == 1
         database.refresh_from_db()
         assert database.status == "operational"
+    moves = AuditEvent.objects.filter(action__startswith="maintenance.").order_by("seq")
+    assert [(e.action, e.actor) for e in moves] == [
+        ("maintenance.started", "system"),
+        ("maintenance.completed", "system"),
+    ]
 
 
 def test_visitors_get_cache_headers_and_etags() -> None:
