@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from django.contrib.auth.decorators import login_required
@@ -17,6 +18,7 @@ from comms import subscriptions
 from comms.models import Notification
 from comms.snapshot import publish, snapshot_dir
 from portal import clock
+from portal.throttling import RateThrottle, SubscriptionsByAddress, SubscriptionsByClient
 
 CACHE = "public, max-age=30, stale-while-revalidate=60, stale-if-error=86400"
 TYPES = {
@@ -79,6 +81,10 @@ def notifications_page(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def subscribe_view(request: HttpRequest) -> HttpResponse:
+    # Each accepted request mails a confirmation: limited per client and per address.
+    by_client = SubscriptionsByClient()
+    if not by_client.allows(request):
+        return _too_many(request, by_client)
     email = request.POST.get("email", "").strip()
     try:
         validate_email(email)
@@ -89,12 +95,30 @@ def subscribe_view(request: HttpRequest) -> HttpResponse:
             {"message": "That is not an email address."},
             status=400,
         )
+    by_address = SubscriptionsByAddress()
+    if not by_address.allows(request):
+        return _too_many(request, by_address)
     subscriptions.subscribe(email, request.POST.getlist("component"))
     return render(
         request,
         "comms/subscription.html",
         {"message": "Check your inbox: open the link we sent to confirm."},
     )
+
+
+def _too_many(request: HttpRequest, throttle: RateThrottle) -> HttpResponse:
+    wait = max(1, math.ceil(throttle.wait() or 1))
+    response = render(
+        request,
+        "comms/subscription.html",
+        {
+            "message": "Too many subscription requests: try again in "
+            f"{math.ceil(wait / 60)} minute{'s' if wait > 60 else ''}."
+        },
+        status=429,
+    )
+    response["Retry-After"] = str(wait)
+    return response
 
 
 @require_safe

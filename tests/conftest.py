@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -141,6 +142,14 @@ def _reference_data(request: pytest.FixtureRequest) -> None:
 def _fast_password_hashing(settings: Any, tmp_path: Path) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.STATUS_SNAPSHOT_DIR = str(tmp_path / "status")
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_keys(settings: Any) -> None:
+    """Each test its own key space in the cache, so rate-limit counters (sign-in, refused
+    calls, subscriptions) never carry over from one test to the next."""
+    default = {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex[:12]}"}
+    settings.CACHES = {**settings.CACHES, "default": default}
 
 
 @pytest.fixture

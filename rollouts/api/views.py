@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import structlog
+from django.core.exceptions import RequestDataTooBig
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -18,6 +20,7 @@ from governance.choices import Role, Scope
 from governance.models import Release
 from portal.api import KeysetPagination
 from portal.errors import Invalid, NotFound
+from portal.refusals import refusal_summary, throttled_calls_to_audit
 from rollouts import routing, services
 from rollouts.choices import ACTIVE_STATES, RollbackMode, RolloutState
 from rollouts.comparison import compare
@@ -170,19 +173,37 @@ class KillSwitch(APIView):
     required_scope = Scope.CANARY_ABORT
     required_roles = frozenset({Role.COUNCIL, Role.STEWARD, Role.OPS})
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        # An authorised caller: keep the raw bytes while the parser reads them, so that a
+        # refusal of this body (400) is still summarised by its size and hash.
+        with contextlib.suppress(RequestDataTooBig):
+            request._request.body  # noqa: B018
+
     def handle_exception(self, exc: Exception) -> Response:
+        """Audit a bounded summary of the refused call (portal.refusals), never its body;
+        throttled calls once a minute per client address, with their count."""
         response = super().handle_exception(exc)
+        action, extra = "killswitch.refused", {}
+        if response.status_code == status.HTTP_429_TOO_MANY_REQUESTS:
+            throttled = throttled_calls_to_audit(self.request, every_s=60)
+            if throttled is None:
+                return response
+            action, extra = "killswitch.throttled", {"throttled_calls": throttled}
         body = response.data if isinstance(response.data, dict) else {}
         user = getattr(self.request, "_user", None)
+        known = user is not None and user.is_authenticated
+        summary = refusal_summary(
+            self.request,
+            status=response.status_code,
+            detail=body.get("detail", ""),
+            fields=("version", "service", "operator", "confirmed", "reason"),
+        )
         audit_append(
-            action="killswitch.refused",
-            actor=user if user is not None and user.is_authenticated else None,
-            actor_name=None if user is not None and user.is_authenticated else "anonymous",
-            data={
-                "status": response.status_code,
-                "detail": str(body.get("detail", "")),
-                "request": _safe_body(self.request),
-            },
+            action=action,
+            actor=user if known else None,
+            actor_name=None if known else "anonymous",
+            data={**summary, **extra},
         )
         return response
 
@@ -222,14 +243,6 @@ class KillSwitch(APIView):
         return Response(
             {"rollout": rollout.pk, "state": rollout.state}, status=status.HTTP_202_ACCEPTED
         )
-
-
-def _safe_body(request: Request) -> Any:
-    try:
-        data = request.data
-    except Exception:
-        return None
-    return {k: str(v)[:200] for k, v in data.items()} if isinstance(data, dict) else None
 
 
 class RoutingUser(serializers.Serializer):

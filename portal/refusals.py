@@ -1,0 +1,127 @@
+"""What a refused call leaves in the audit trail: a bounded summary, never its body.
+
+Who (the authenticated user, or "anonymous", and the client address), what (method,
+path), why (status and reason), and the body's size and SHA-256 taken from its raw bytes,
+so a body no parser accepts (a lone surrogate, broken JSON, 2 MB of anything) is still
+accounted for. Every text is clipped and made storable, so one event's data stays well
+under `MAX_EVENT_BYTES` whatever the caller sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from typing import Any
+
+from django.core.cache import cache
+from django.http import HttpRequest
+from rest_framework.request import Request
+
+from portal import clock
+from portal.throttling import client_address
+
+MAX_EVENT_BYTES = 4096
+# Bodies larger than this are hashed over their first MAX_HASHED_BYTES (and say so).
+MAX_HASHED_BYTES = 16 * 1024 * 1024
+_CHUNK = 64 * 1024
+_LIMITS = {"detail": 300, "path": 200, "method": 16, "address": 64, "field": 64, "reason": 200}
+
+
+def clip(value: Any, limit: int) -> str:
+    """`value` as text of at most `limit` UTF-8 bytes with no control characters and no
+    unpaired surrogates (those become `\\udXXX` escapes), so it stores and hashes."""
+    text = str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+    text = "".join("\ufffd" if unicodedata.category(c) == "Cc" else c for c in text[:limit])
+    return text.encode("utf-8")[:limit].decode("utf-8", "ignore")
+
+
+def _django_request(request: Request | HttpRequest) -> HttpRequest:
+    return request._request if isinstance(request, Request) else request
+
+
+def body_digest(request: Request | HttpRequest) -> dict[str, Any]:
+    """Size and SHA-256 of the raw body: the bytes already read if a parser kept them,
+    else read from the stream now (in chunks, up to MAX_HASHED_BYTES)."""
+    raw = _django_request(request)
+    digest = hashlib.sha256()
+    cached = getattr(raw, "_body", None)
+    if cached is not None:
+        digest.update(cached[:MAX_HASHED_BYTES])
+        size, hashed = len(cached), min(len(cached), MAX_HASHED_BYTES)
+    elif not getattr(raw, "_read_started", False):
+        hashed = 0
+        while hashed < MAX_HASHED_BYTES:
+            chunk = raw.read(min(_CHUNK, MAX_HASHED_BYTES - hashed))
+            if not chunk:
+                break
+            digest.update(chunk)
+            hashed += len(chunk)
+        size = max(hashed, _content_length(raw))
+    else:  # consumed by a parser that kept no copy: only the declared size is known
+        return {"bytes": _content_length(raw), "sha256": None}
+    summary: dict[str, Any] = {"bytes": size, "sha256": digest.hexdigest()}
+    if hashed < size:
+        summary["hashed_bytes"] = hashed
+    return summary
+
+
+def _content_length(raw: HttpRequest) -> int:
+    try:
+        return max(0, int(raw.META.get("CONTENT_LENGTH") or 0))
+    except ValueError:
+        return 0
+
+
+def _parsed_fields(request: Request | HttpRequest, names: tuple[str, ...]) -> dict[str, str]:
+    """A short preview of the named fields, only if the body was already parsed (never
+    parsed here: a refused caller's body is not worth parsing)."""
+    data = getattr(request, "_full_data", None)
+    if not isinstance(data, dict):
+        return {}
+    return {
+        name: clip(data[name], _LIMITS["reason" if name == "reason" else "field"])
+        for name in names
+        if name in data and isinstance(data[name], str | bool | int | float)
+    }
+
+
+def refusal_summary(
+    request: Request | HttpRequest,
+    *,
+    status: int,
+    detail: Any,
+    fields: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """The audit data of a refused call (see the module's docstring)."""
+    raw = _django_request(request)
+    data: dict[str, Any] = {
+        "status": status,
+        "detail": clip(detail, _LIMITS["detail"]),
+        "method": clip(raw.method or "", _LIMITS["method"]),
+        "path": clip(raw.path, _LIMITS["path"]),
+        "address": clip(client_address(raw), _LIMITS["address"]),
+        "body": body_digest(request),
+    }
+    preview = _parsed_fields(request, fields)
+    if preview:
+        data["fields"] = preview
+    return data
+
+
+def throttled_calls_to_audit(request: Request | HttpRequest, *, every_s: int) -> int | None:
+    """Throttled calls are not audited one by one (a flood would then still fill the
+    trail): per client address, the first one in each `every_s` seconds is, carrying how
+    many were throttled since the last such event. None: not this one (it is counted)."""
+    key = f"throttled-calls:{client_address(_django_request(request))}"
+    now = clock.now().timestamp()
+    last = cache.get(f"{key}:audited-at")
+    if last is not None and now - float(last) < every_s:
+        try:
+            cache.incr(key)
+        except ValueError:  # the first one since the last event
+            cache.set(key, 1, timeout=24 * 3600)
+        return None
+    cache.set(f"{key}:audited-at", now, timeout=24 * 3600)
+    unrecorded = int(cache.get(key, 0))
+    cache.delete(key)
+    return unrecorded + 1
