@@ -107,7 +107,7 @@ def subscribe_view(request: HttpRequest) -> HttpResponse:
 
 
 def _too_many(request: HttpRequest, throttle: RateThrottle) -> HttpResponse:
-    wait = max(1, math.ceil(throttle.wait() or 1))
+    wait = throttle.wait_seconds()
     response = render(
         request,
         "comms/subscription.html",

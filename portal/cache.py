@@ -12,7 +12,8 @@ not pay a connection timeout per cache call while it is down.
 from __future__ import annotations
 
 import time
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, cast
 
 import redis
 import structlog
@@ -29,51 +30,60 @@ class FailOpenClient(RedisCacheClient):
     # Per server list and per process: when each was last seen failing, plus the pause.
     _down_until: ClassVar[dict[str, float]] = {}
 
-    def _guarded(self, operation: str, fallback: Any, *args: Any) -> Any:
+    def _guarded(self, fallback: Any, call: Callable[..., Any], *args: Any) -> Any:
         where = ",".join(self._servers)
         if time.monotonic() < self._down_until.get(where, 0.0):
             return fallback
         try:
-            return getattr(super(), operation)(*args)
+            return call(*args)
         except redis.RedisError as exc:
             self._down_until[where] = time.monotonic() + self.RETRY_AFTER_S
             logger.warning(
                 "cache_unavailable_failing_open",
-                operation=operation,
+                operation=call.__name__,
                 error=f"{type(exc).__name__}: {exc}",
                 retry_after_s=self.RETRY_AFTER_S,
             )
             return fallback
 
     def add(self, key: Any, value: Any, timeout: Any) -> bool:
-        return self._guarded("add", True, key, value, timeout)
+        return self._guarded(True, super().add, key, value, timeout)
 
     def get(self, key: Any, default: Any) -> Any:
-        return self._guarded("get", default, key, default)
+        return self._guarded(default, super().get, key, default)
 
     def set(self, key: Any, value: Any, timeout: Any) -> None:
-        self._guarded("set", None, key, value, timeout)
+        self._guarded(None, super().set, key, value, timeout)
 
     def touch(self, key: Any, timeout: Any) -> bool:
-        return self._guarded("touch", False, key, timeout)
+        return self._guarded(False, super().touch, key, timeout)
 
     def delete(self, key: Any) -> bool:
-        return self._guarded("delete", False, key)
+        return self._guarded(False, super().delete, key)
 
     def get_many(self, keys: Any) -> dict:
-        return self._guarded("get_many", {}, keys)
+        return self._guarded({}, super().get_many, keys)
 
     def has_key(self, key: Any) -> bool:
-        return self._guarded("has_key", False, key)
+        return self._guarded(False, super().has_key, key)
 
     def incr(self, key: Any, delta: int) -> int:
-        return self._guarded("incr", delta, key, delta)
+        return self._guarded(delta, super().incr, key, delta)
 
     def set_many(self, data: Any, timeout: Any) -> None:
-        self._guarded("set_many", None, data, timeout)
+        self._guarded(None, super().set_many, data, timeout)
 
     def delete_many(self, keys: Any) -> None:
-        self._guarded("delete_many", None, keys)
+        self._guarded(None, super().delete_many, keys)
+
+    def _count(self, key: str, timeout: int) -> int:
+        pipeline = self.get_client(key, write=True).pipeline()
+        pipeline.incr(key)
+        pipeline.expire(key, timeout)
+        return int(pipeline.execute()[0])
+
+    def count(self, key: str, timeout: int) -> int:
+        return self._guarded(1, self._count, key, timeout)
 
 
 class FailOpenRedisCache(RedisCache):
@@ -82,3 +92,9 @@ class FailOpenRedisCache(RedisCache):
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = FailOpenClient
+
+    def count(self, key: str, *, timeout: int) -> int:
+        """Add one to the counter at `key` (created at 0, expiring `timeout` seconds after
+        its last count) and return it, in one round trip (Django's `incr` takes two and
+        refuses a missing key). 1 while Redis is unreachable."""
+        return cast(FailOpenClient, self._cache).count(self.make_and_validate_key(key), timeout)

@@ -1,4 +1,5 @@
-"""What a refused call leaves in the audit trail: a bounded summary, never its body.
+"""What a refused call leaves in the audit trail: a bounded summary, never its body; and
+the gate that answers a throttled anonymous flood before Django does any work for it.
 
 Who (the authenticated user, or "anonymous", and the client address), what (method,
 path), why (status and reason), and the body's size and SHA-256 taken from its raw bytes,
@@ -11,14 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
+from django.http.response import HttpResponseBase
+from django.urls import reverse
 from rest_framework.request import Request
 
+from governance.audit import audit_append
 from portal import clock
-from portal.throttling import client_address
+from portal.throttling import RefusedCalls, client_address
 
 MAX_EVENT_BYTES = 4096
 # Bodies larger than this are hashed over their first MAX_HASHED_BYTES (and say so).
@@ -110,18 +116,85 @@ def refusal_summary(
 
 def throttled_calls_to_audit(request: Request | HttpRequest, *, every_s: int) -> int | None:
     """Throttled calls are not audited one by one (a flood would then still fill the
-    trail): per client address, the first one in each `every_s` seconds is, carrying how
-    many were throttled since the last such event. None: not this one (it is counted)."""
+    trail): per client address, the first one in each window of `every_s` seconds is, with
+    the number of calls throttled in the window before. None: not this one (it is counted).
+    One cache round trip per throttled call."""
+    window = int(clock.now().timestamp() // every_s)
     key = f"throttled-calls:{client_address(_django_request(request))}"
-    now = clock.now().timestamp()
-    last = cache.get(f"{key}:audited-at")
-    if last is not None and now - float(last) < every_s:
-        try:
-            cache.incr(key)
-        except ValueError:  # the first one since the last event
-            cache.set(key, 1, timeout=24 * 3600)
+    if _count(f"{key}:{window}", timeout=2 * every_s) > 1:
         return None
-    cache.set(f"{key}:audited-at", now, timeout=24 * 3600)
-    unrecorded = int(cache.get(key, 0))
-    cache.delete(key)
-    return unrecorded + 1
+    return int(cache.get(f"{key}:{window - 1}", 0))
+
+
+def _count(key: str, *, timeout: int) -> int:
+    count = getattr(cache, "count", None)
+    if count is not None:  # portal.cache.FailOpenRedisCache
+        return int(count(key, timeout=timeout))
+    value = int(cache.get(key, 0)) + 1  # a cache without atomic counters (no REDIS_URL)
+    cache.set(key, value, timeout=timeout)
+    return value
+
+
+def audit_refused(
+    request: Request | HttpRequest,
+    *,
+    action: str,
+    status: int,
+    detail: Any,
+    user: Any = None,
+    fields: tuple[str, ...] = (),
+    **extra: Any,
+) -> None:
+    """One audit event for a refused call: the summary above, `extra` beside it; the
+    actor is the authenticated user, else "anonymous"."""
+    known = user is not None and user.is_authenticated
+    audit_append(
+        action=action,
+        actor=user if known else None,
+        actor_name=None if known else "anonymous",
+        data={**refusal_summary(request, status=status, detail=detail, fields=fields), **extra},
+    )
+
+
+class RefusedCallsGate:
+    """Middleware, right after SecurityMiddleware. A call to the API (`/api/v1/...`,
+    `/ops/...`) that carries no credentials at all (no Authorization header, no session
+    cookie) can only be refused; once its client address is past the refused-calls limit
+    it is answered 429 here, before sessions, request logging, DRF and the view, so a flood
+    of them costs next to nothing. Calls with credentials always go on to the view (where
+    refusals are counted too): an authorised caller is never throttled. Throttled
+    kill-switch calls are audited once a minute per address, with their count."""
+
+    PREFIXES = ("/api/v1/", "/ops/")
+    PUBLIC = frozenset({"/api/v1/"})  # the API root: links only, no authentication
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if not self.anonymous_api_call(request):
+            return self.get_response(request)
+        throttle = RefusedCalls()
+        if not throttle.exhausted(request):
+            return self.get_response(request)
+        wait = throttle.wait_seconds()
+        detail = str(throttle.refusal().detail)
+        if request.path == reverse("kill-switch"):
+            throttled = throttled_calls_to_audit(request, every_s=60)
+            if throttled is not None:
+                audit_refused(
+                    request,
+                    action="killswitch.throttled",
+                    status=429,
+                    detail=detail,
+                    throttled_previous_minute=throttled,
+                )
+        return JsonResponse({"detail": detail}, status=429, headers={"Retry-After": str(wait)})
+
+    def anonymous_api_call(self, request: HttpRequest) -> bool:
+        return (
+            request.path.startswith(self.PREFIXES)
+            and request.path not in self.PUBLIC
+            and "HTTP_AUTHORIZATION" not in request.META
+            and settings.SESSION_COOKIE_NAME not in request.COOKIES
+        )

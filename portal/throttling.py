@@ -14,6 +14,7 @@ frozen at import) and time comes from the one clock.
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Any
 
 from django.conf import settings
@@ -37,6 +38,9 @@ AUTH_REFUSALS = (
 class RateThrottle(SimpleRateThrottle):
     """DRF's sliding-window throttle; `scope` names its rate in `settings.RATE_LIMITS`."""
 
+    num_requests: int
+    duration: int
+
     def get_rate(self) -> str | None:
         return settings.RATE_LIMITS.get(self.scope or "")
 
@@ -46,13 +50,31 @@ class RateThrottle(SimpleRateThrottle):
     def ident_key(self, ident: str) -> str:
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
+    def exhausted(self, request: HttpRequest | Request) -> bool:
+        """True when `request` would be throttled; nothing is counted (`wait()` then says
+        for how long)."""
+        if self.rate is None:
+            return False
+        self.key = self.get_cache_key(request, None)  # type: ignore[arg-type]
+        if self.key is None:
+            return False
+        self.history = self.cache.get(self.key, [])
+        self.now = self.timer()
+        while self.history and self.history[-1] <= self.now - self.duration:
+            self.history.pop()
+        return len(self.history) >= self.num_requests
+
     def allows(self, request: HttpRequest | Request) -> bool:
         """Count this request; False once past the rate. Plain Django requests do too (a
         throttle reads only the client address, headers and form)."""
         return self.allow_request(request, None)  # type: ignore[arg-type]
 
+    def wait_seconds(self) -> int:
+        """Whole seconds until the next request is let through (Retry-After)."""
+        return max(1, math.ceil(self.wait() or 1))
+
     def refusal(self) -> exceptions.Throttled:
-        return exceptions.Throttled(wait=self.wait())
+        return exceptions.Throttled(wait=self.wait_seconds())
 
 
 class RefusedCalls(RateThrottle):

@@ -20,7 +20,7 @@ from governance.choices import Role, Scope
 from governance.models import Release
 from portal.api import KeysetPagination
 from portal.errors import Invalid, NotFound
-from portal.refusals import refusal_summary, throttled_calls_to_audit
+from portal.refusals import audit_refused, throttled_calls_to_audit
 from rollouts import routing, services
 from rollouts.choices import ACTIVE_STATES, RollbackMode, RolloutState
 from rollouts.comparison import compare
@@ -182,28 +182,23 @@ class KillSwitch(APIView):
 
     def handle_exception(self, exc: Exception) -> Response:
         """Audit a bounded summary of the refused call (portal.refusals), never its body;
-        throttled calls once a minute per client address, with their count."""
+        throttled calls once a minute per client address, with the previous minute's count."""
         response = super().handle_exception(exc)
         action, extra = "killswitch.refused", {}
         if response.status_code == status.HTTP_429_TOO_MANY_REQUESTS:
             throttled = throttled_calls_to_audit(self.request, every_s=60)
             if throttled is None:
                 return response
-            action, extra = "killswitch.throttled", {"throttled_calls": throttled}
+            action, extra = "killswitch.throttled", {"throttled_previous_minute": throttled}
         body = response.data if isinstance(response.data, dict) else {}
-        user = getattr(self.request, "_user", None)
-        known = user is not None and user.is_authenticated
-        summary = refusal_summary(
+        audit_refused(
             self.request,
+            action=action,
             status=response.status_code,
             detail=body.get("detail", ""),
+            user=getattr(self.request, "_user", None),
             fields=("version", "service", "operator", "confirmed", "reason"),
-        )
-        audit_append(
-            action=action,
-            actor=user if known else None,
-            actor_name=None if known else "anonymous",
-            data={**summary, **extra},
+            **extra,
         )
         return response
 

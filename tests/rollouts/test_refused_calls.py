@@ -56,8 +56,9 @@ def running(approved: Callable[..., Release], client_for: Callable[..., Any]) ->
 
 @pytest.fixture
 def frozen() -> Iterator[Any]:
-    with time_machine.travel(timezone.now(), tick=False) as traveller:
-        yield traveller
+    """Time stopped at the start of a minute."""
+    with time_machine.travel(timezone.now().replace(second=0, microsecond=0), tick=False) as t:
+        yield t
 
 
 def test_a_2_mb_unauthenticated_body_leaves_at_most_4_kib(api: Callable[..., Any]) -> None:
@@ -160,10 +161,10 @@ def test_past_the_limit_refused_callers_get_429_and_the_kill_switch_still_works(
 
     assert len(refused()) == 3
     [first] = AuditEvent.objects.filter(action="killswitch.throttled")
-    assert (first.actor, first.data["status"], first.data["throttled_calls"]) == (
+    assert (first.actor, first.data["status"], first.data["throttled_previous_minute"]) == (
         "anonymous",
         429,
-        1,
+        0,
     )
     assert AuditEvent.objects.filter(action="killswitch.invoked").count() == 1
 
@@ -174,12 +175,34 @@ def test_past_the_limit_refused_callers_get_429_and_the_kill_switch_still_works(
         *[401] * 3,
         429,
     ]
-    # One throttled event a minute per address, counting the calls it stands for (the
-    # three after the first event, the one at 59 s, and itself).
+    # One throttled event a minute per address, with the previous minute's count (the
+    # first four throttled calls and the one at 59 s).
     [_, second] = AuditEvent.objects.filter(action="killswitch.throttled").order_by("seq")
-    assert second.data["throttled_calls"] == 5
+    assert second.data["throttled_previous_minute"] == 5
     assert len(refused()) == 6
     assert audit_verify().ok
+
+
+def test_a_throttled_anonymous_flood_costs_no_query(
+    settings: Any,
+    api: Callable[..., Any],
+    django_assert_num_queries: Any,
+    frozen: Any,
+) -> None:
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "refused": "2/m"}
+    assert [api().post(KILL, BODY, format="json").status_code for _ in range(3)] == [
+        401,
+        401,
+        429,  # audited: the first throttled call of the minute
+    ]
+    with django_assert_num_queries(0):
+        for _ in range(20):
+            answer = api().post(KILL, BODY, format="json")
+            assert answer.status_code == 429 and answer["Retry-After"] == "60"
+            assert answer.json()["detail"].startswith("Request was throttled")
+    # The public parts stay open to that address: the API root and the status page.
+    assert api().get("/api/v1/").status_code == 200
+    assert api().get("/api/v2/summary.json").status_code == 200
 
 
 def test_the_whole_api_throttles_refused_callers_only(
