@@ -76,14 +76,14 @@ class FailOpenClient(RedisCacheClient):
     def delete_many(self, keys: Any) -> None:
         self._guarded(None, super().delete_many, keys)
 
-    def _count(self, key: str, timeout: int) -> int:
+    def _count(self, key: str, timeout: int, delta: int) -> int:
         pipeline = self.get_client(key, write=True).pipeline()
-        pipeline.incr(key)
+        pipeline.incr(key, delta)
         pipeline.expire(key, timeout)
         return int(pipeline.execute()[0])
 
-    def count(self, key: str, timeout: int) -> int:
-        return self._guarded(1, self._count, key, timeout)
+    def count(self, key: str, timeout: int, delta: int) -> int:
+        return self._guarded(delta, self._count, key, timeout, delta)
 
 
 class FailOpenRedisCache(RedisCache):
@@ -93,8 +93,10 @@ class FailOpenRedisCache(RedisCache):
         super().__init__(server, params)
         self._class = FailOpenClient
 
-    def count(self, key: str, *, timeout: int) -> int:
-        """Add one to the counter at `key` (created at 0, expiring `timeout` seconds after
-        its last count) and return it, in one round trip (Django's `incr` takes two and
-        refuses a missing key). 1 while Redis is unreachable."""
-        return cast(FailOpenClient, self._cache).count(self.make_and_validate_key(key), timeout)
+    def count(self, key: str, *, timeout: int, delta: int = 1) -> int:
+        """Add `delta` to the counter at `key` (created at 0, expiring `timeout` seconds
+        after its last count) and return it, in one round trip (Django's `incr` takes two
+        and refuses a missing key). `delta` while Redis is unreachable."""
+        return cast(FailOpenClient, self._cache).count(
+            self.make_and_validate_key(key), timeout, delta
+        )

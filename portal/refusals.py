@@ -11,15 +11,18 @@ under `MAX_EVENT_BYTES` whatever the caller sent.
 from __future__ import annotations
 
 import hashlib
+import math
 import unicodedata
+from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
 from django.urls import reverse
+from rest_framework import exceptions
 from rest_framework.request import Request
 
 from governance.audit import audit_append
@@ -114,23 +117,26 @@ def refusal_summary(
     return data
 
 
-def throttled_calls_to_audit(request: Request | HttpRequest, *, every_s: int) -> int | None:
+def throttled_calls_to_audit(
+    request: Request | HttpRequest, *, every_s: int, calls: int = 1
+) -> int | None:
     """Throttled calls are not audited one by one (a flood would then still fill the
     trail): per client address, the first one in each window of `every_s` seconds is, with
-    the number of calls throttled in the window before. None: not this one (it is counted).
-    One cache round trip per throttled call."""
+    the number of calls throttled in the window before. `calls`: how many throttled calls
+    this one stands for (itself and those not counted yet). None: nothing to audit (they
+    are counted). One cache round trip."""
     window = int(clock.now().timestamp() // every_s)
     key = f"throttled-calls:{client_address(_django_request(request))}"
-    if _count(f"{key}:{window}", timeout=2 * every_s) > 1:
+    if _count(f"{key}:{window}", timeout=2 * every_s, delta=calls) > calls:
         return None
     return int(cache.get(f"{key}:{window - 1}", 0))
 
 
-def _count(key: str, *, timeout: int) -> int:
+def _count(key: str, *, timeout: int, delta: int) -> int:
     count = getattr(cache, "count", None)
     if count is not None:  # portal.cache.FailOpenRedisCache
-        return int(count(key, timeout=timeout))
-    value = int(cache.get(key, 0)) + 1  # a cache without atomic counters (no REDIS_URL)
+        return int(count(key, timeout=timeout, delta=delta))
+    value = int(cache.get(key, 0)) + delta  # a cache without atomic counters (no REDIS_URL)
     cache.set(key, value, timeout=timeout)
     return value
 
@@ -161,12 +167,18 @@ class RefusedCallsGate:
     `/ops/...`) that carries no credentials at all (no Authorization header, no session
     cookie) can only be refused; once its client address is past the refused-calls limit
     it is answered 429 here, before sessions, request logging, DRF and the view, so a flood
-    of them costs next to nothing. Calls with credentials always go on to the view (where
-    refusals are counted too): an authorised caller is never throttled. Throttled
-    kill-switch calls are audited once a minute per address, with their count."""
+    of them costs next to nothing: each process asks the cache about an address at most
+    once every `RECHECK_S` while it is throttled, and counts its throttled kill-switch calls
+    in between. Calls with credentials always go on to the view (where refusals are counted
+    too): an authorised caller is never throttled. Throttled kill-switch calls are audited
+    once a minute per address, with their count."""
 
     PREFIXES = ("/api/v1/", "/ops/")
     PUBLIC = frozenset({"/api/v1/"})  # the API root: links only, no authentication
+    RECHECK_S = 1.0
+    # This process's view, by the limit's cache key: throttled until (recheck, retry).
+    _throttled: ClassVar[dict[str, tuple[float, float]]] = {}
+    _uncounted: ClassVar[Counter[str]] = Counter()  # throttled kill-switch calls, by key
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
@@ -175,20 +187,36 @@ class RefusedCallsGate:
         if not self.anonymous_api_call(request):
             return self.get_response(request)
         throttle = RefusedCalls()
+        key = cache.make_key(throttle.get_cache_key(request, None))
+        kill_switch = request.path == reverse("kill-switch")
+        now = clock.now().timestamp()
+        recheck, retry = self._throttled.get(key, (0.0, 0.0))
+        if now < recheck:
+            self._uncounted[key] += kill_switch
+            return self.throttled(math.ceil(retry - now))
         if not throttle.exhausted(request):
+            self._throttled.pop(key, None)
             return self.get_response(request)
         wait = throttle.wait_seconds()
-        detail = str(throttle.refusal().detail)
-        if request.path == reverse("kill-switch"):
-            throttled = throttled_calls_to_audit(request, every_s=60)
+        if len(self._throttled) > 10_000:  # bounded, whatever the number of addresses
+            self._throttled.clear()
+        self._throttled[key] = (now + min(self.RECHECK_S, wait), now + wait)
+        calls = self._uncounted.pop(key, 0) + kill_switch
+        if calls:
+            throttled = throttled_calls_to_audit(request, every_s=60, calls=calls)
             if throttled is not None:
                 audit_refused(
                     request,
                     action="killswitch.throttled",
                     status=429,
-                    detail=detail,
+                    detail=throttle.refusal().detail,
                     throttled_previous_minute=throttled,
                 )
+        return self.throttled(wait)
+
+    @staticmethod
+    def throttled(wait: int) -> JsonResponse:
+        detail = str(exceptions.Throttled(wait=max(1, wait)).detail)
         return JsonResponse({"detail": detail}, status=429, headers={"Retry-After": str(wait)})
 
     def anonymous_api_call(self, request: HttpRequest) -> bool:

@@ -203,6 +203,17 @@ def test_a_throttled_anonymous_flood_costs_no_query(
     # The public parts stay open to that address: the API root and the status page.
     assert api().get("/api/v1/").status_code == 200
     assert api().get("/api/v2/summary.json").status_code == 200
+    # Calls answered without asking the cache are still counted, the next time it is asked.
+    frozen.shift(1)
+    assert api().post(KILL, BODY, format="json").status_code == 429
+    frozen.shift(60)
+    assert [api().post(KILL, BODY, format="json").status_code for _ in range(3)] == [
+        401,
+        401,
+        429,
+    ]
+    [_, second] = AuditEvent.objects.filter(action="killswitch.throttled").order_by("seq")
+    assert second.data["throttled_previous_minute"] == 1 + 20 + 1
 
 
 def test_the_whole_api_throttles_refused_callers_only(
