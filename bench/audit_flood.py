@@ -51,15 +51,17 @@ def p95(samples: list[float]) -> float:
 
 
 def flood_request(port: int, body_bytes: int) -> bytes:
-    """One unauthenticated kill-switch call: the guide's fields padded to `body_bytes`."""
-    body = {
+    """One unauthenticated kill-switch call: the guide's fields, then short junk fields up
+    to `body_bytes` (the shape that made the old audit summary copy the whole body)."""
+    body: dict[str, object] = {
         "version": "v2.1.0",
         "service": "backend",
-        "reason": "",
+        "reason": "High error rate detected",
         "confirmed": True,
         "operator": "@nobody",
     }
-    body["reason"] = "x" * max(0, body_bytes - len(json.dumps(body)))
+    for n in range(max(0, (body_bytes - len(json.dumps(body))) // 25)):
+        body[f"field-{n:07d}"] = "x" * 8
     payload = json.dumps(body).encode()
     head = (
         f"POST {KILL} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
