@@ -4,8 +4,8 @@ the gate that answers a throttled anonymous flood before Django does any work fo
 Who (the authenticated user, or "anonymous", and the client address), what (method,
 path), why (status and reason), and the body's size and SHA-256 taken from its raw bytes,
 so a body no parser accepts (a lone surrogate, broken JSON, 2 MB of anything) is still
-accounted for. Every text is clipped and made storable, so one event's data stays well
-under `MAX_EVENT_BYTES` whatever the caller sent.
+accounted for. Every text is clipped and made storable, so one event stays well under the
+contract's 4 KiB whatever the caller sent.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from governance.audit import audit_append
 from portal import clock
 from portal.throttling import RefusedCalls, client_address
 
-MAX_EVENT_BYTES = 4096
 # Bodies larger than this are hashed over their first MAX_HASHED_BYTES (and say so).
 MAX_HASHED_BYTES = 16 * 1024 * 1024
 _CHUNK = 64 * 1024
