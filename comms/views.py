@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from django.contrib.auth.decorators import login_required
@@ -19,6 +20,7 @@ from comms.models import Notification
 from comms.snapshot import publish, snapshot_dir
 from comms.wsgi import CACHE, TYPES, etag
 from portal import clock
+from portal.throttling import RateThrottle, SubscriptionsByAddress, SubscriptionsByClient
 
 
 def _serve(request: HttpRequest, relative: str) -> HttpResponseBase:
@@ -74,6 +76,10 @@ def notifications_page(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def subscribe_view(request: HttpRequest) -> HttpResponse:
+    # Each accepted request mails a confirmation: limited per client and per address.
+    by_client = SubscriptionsByClient()
+    if not by_client.allows(request):
+        return _too_many(request, by_client)
     email = request.POST.get("email", "").strip()
     try:
         validate_email(email)
@@ -84,12 +90,30 @@ def subscribe_view(request: HttpRequest) -> HttpResponse:
             {"message": "That is not an email address."},
             status=400,
         )
+    by_address = SubscriptionsByAddress()
+    if not by_address.allows(request):
+        return _too_many(request, by_address)
     subscriptions.subscribe(email, request.POST.getlist("component"))
     return render(
         request,
         "comms/subscription.html",
         {"message": "Check your inbox: open the link we sent to confirm."},
     )
+
+
+def _too_many(request: HttpRequest, throttle: RateThrottle) -> HttpResponse:
+    wait = throttle.wait_seconds()
+    response = render(
+        request,
+        "comms/subscription.html",
+        {
+            "message": "Too many subscription requests: try again in "
+            f"{math.ceil(wait / 60)} minute{'s' if wait > 60 else ''}."
+        },
+        status=429,
+    )
+    response["Retry-After"] = str(wait)
+    return response
 
 
 @require_safe

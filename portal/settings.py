@@ -59,6 +59,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "portal.middleware.MachineAnswers",
+    "portal.refusals.RefusedCallsGate",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -127,10 +128,11 @@ REDIS_URL = env_str("REDIS_URL") or ""
 if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured(f"REDIS_URL={REDIS_URL!r} must be a redis:// URL.")
 
+# The cache holds rate-limit counters only; with Redis down it fails open (portal.cache).
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "portal.cache.FailOpenRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "portal",
             "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
@@ -211,6 +213,24 @@ ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "optional"
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
+
+# Rate limits (portal.throttling), "N/s|m|h|d" each: calls refused with 401/403 per
+# client address (then 429), subscription requests per client address and per email.
+RATE_LIMITS = {
+    "refused": env_str("RATE_LIMIT_REFUSED", "30/m") or "30/m",
+    "subscribe_client": env_str("RATE_LIMIT_SUBSCRIBE_CLIENT", "20/h") or "20/h",
+    "subscribe_address": env_str("RATE_LIMIT_SUBSCRIBE_ADDRESS", "3/h") or "3/h",
+}
+for _scope, _rate in RATE_LIMITS.items():
+    _count, _, _period = _rate.partition("/")
+    if not (_count.isdigit() and _period[:1] in ("s", "m", "h", "d")):
+        raise ImproperlyConfigured(
+            f"RATE_LIMIT_{_scope.upper()}={_rate!r} is not a rate such as 30/m (per s, m, h or d)."
+        )
+# How many reverse proxies (each adding itself to X-Forwarded-For) stand in front of the
+# portal: 0 takes the socket's address; the client address of every rate limit.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "Canary Portal")
 
@@ -226,7 +246,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PARSER_CLASSES": ["portal.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "portal.api.exception_handler",
+    "EXCEPTION_HANDLER": "portal.throttling.exception_handler",
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 # Request bodies under /api/ and /ops/: beyond this, 413 (a view may allow more with

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -146,6 +147,14 @@ def _fast_password_hashing(settings: Any, tmp_path: Path) -> None:
     # trail starts empty, and so does its anchor.
     settings.AUDIT_ANCHOR_PATH = str(ARTIFACTS / "audit-anchor")
     (ARTIFACTS / "audit-anchor").unlink(missing_ok=True)
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_keys(settings: Any) -> None:
+    """Each test its own key space in the cache, so rate-limit counters (sign-in, refused
+    calls, subscriptions) never carry over from one test to the next."""
+    default = {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex[:12]}"}
+    settings.CACHES = {**settings.CACHES, "default": default}
 
 
 @pytest.fixture

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import structlog
+from django.core.exceptions import RequestDataTooBig
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -16,6 +18,7 @@ from governance.choices import Role, Scope
 from governance.models import Release
 from portal.api import KeysetPagination
 from portal.errors import Invalid, NotFound
+from portal.refusals import audit_refused, throttled_calls_to_audit
 from portal.schema import filters
 from portal.strict import StrictSerializer
 from rollouts import routing, services
@@ -191,19 +194,32 @@ class KillSwitch(APIView):
     required_scope = Scope.CANARY_ABORT
     required_roles = frozenset({Role.COUNCIL, Role.STEWARD, Role.OPS})
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        # An authorised caller: keep the raw bytes while the parser reads them, so that a
+        # refusal of this body (400) is still summarised by its size and hash.
+        with contextlib.suppress(RequestDataTooBig):
+            request._request.body  # noqa: B018
+
     def handle_exception(self, exc: Exception) -> Response:
+        """Audit a bounded summary of the refused call (portal.refusals), never its body;
+        throttled calls once a minute per client address, with the previous minute's count."""
         response = super().handle_exception(exc)
+        action, extra = "killswitch.refused", {}
+        if response.status_code == status.HTTP_429_TOO_MANY_REQUESTS:
+            throttled = throttled_calls_to_audit(self.request, every_s=60)
+            if throttled is None:
+                return response
+            action, extra = "killswitch.throttled", {"throttled_previous_minute": throttled}
         body = response.data if isinstance(response.data, dict) else {}
-        user = getattr(self.request, "_user", None)
-        audit_append(
-            action="killswitch.refused",
-            actor=user if user is not None and user.is_authenticated else None,
-            actor_name=None if user is not None and user.is_authenticated else "anonymous",
-            data={
-                "status": response.status_code,
-                "detail": str(body.get("detail", "")),
-                "request": _safe_body(self.request),
-            },
+        audit_refused(
+            self.request,
+            action=action,
+            status=response.status_code,
+            detail=body.get("detail", ""),
+            user=getattr(self.request, "_user", None),
+            fields=("version", "service", "operator", "confirmed", "reason"),
+            **extra,
         )
         return response
 
@@ -243,14 +259,6 @@ class KillSwitch(APIView):
         return Response(
             {"rollout": rollout.pk, "state": rollout.state}, status=status.HTTP_202_ACCEPTED
         )
-
-
-def _safe_body(request: Request) -> Any:
-    try:
-        data = request.data
-    except Exception:
-        return None
-    return {k: str(v)[:200] for k, v in data.items()} if isinstance(data, dict) else None
 
 
 class RoutingUser(StrictSerializer):

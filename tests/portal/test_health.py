@@ -80,7 +80,7 @@ def test_ready_is_ok_when_every_dependency_answers(http_target: ThreadingHTTPSer
     assert body["checks"]["cache"]["critical"] is False
     assert body["checks"]["external"]["critical"] is False
     assert body["checks"]["db"]["vendor"] == "postgresql"
-    assert body["checks"]["cache"]["backend"] == "RedisCache"
+    assert body["checks"]["cache"]["backend"] == "FailOpenRedisCache"
 
 
 def test_unconfigured_targets_are_skipped_not_faked() -> None:
