@@ -293,7 +293,9 @@ COUNCIL_APPROVALS_HIGH_TIER = env_int("COUNCIL_APPROVALS_HIGH_TIER", 2, minimum=
 APPROVAL_EXPIRY_DAYS = env_float("APPROVAL_EXPIRY_DAYS", 30.0, above=0)
 
 # Rollouts: the traffic adapter, and the fewest canary requests a window needs to count.
-CANARY_TRAFFIC_ADAPTER = env_str("CANARY_TRAFFIC_ADAPTER", "rollouts.traffic.EmbeddedTraffic")
+CANARY_TRAFFIC_ADAPTER = env_str(
+    "CANARY_TRAFFIC_ADAPTER", "rollouts.traffic.embedded.EmbeddedTraffic"
+)
 CANARY_MIN_REQUESTS = env_int("CANARY_MIN_REQUESTS", 100, minimum=1)
 # Raw metric samples are kept this long (at least the comparison's 24 h window).
 METRICS_RETENTION_DAYS = env_float("METRICS_RETENTION_DAYS", 30.0, above=1.0)

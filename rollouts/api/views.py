@@ -18,10 +18,10 @@ from governance.choices import Role, Scope
 from governance.models import Release
 from portal.api import KeysetPagination
 from portal.errors import Invalid, NotFound
-from rollouts import routing, services
+from rollouts import lifecycle, routing
+from rollouts.analysis.comparison import compare
 from rollouts.choices import ACTIVE_STATES, RollbackMode, RolloutState
-from rollouts.comparison import compare
-from rollouts.ingest import ingest
+from rollouts.metrics.ingest import ingest
 from rollouts.models import Rollout
 from rollouts.presenters import rollout_json
 
@@ -72,7 +72,9 @@ class Deploy(APIView):
         release = get_object_or_404(Release, pk=pk)
         body = DeploySerializer(data=request.data or {})
         body.is_valid(raise_exception=True)
-        rollout = services.rollout_start(release=release, actor=request.user, **body.validated_data)
+        rollout = lifecycle.rollout_start(
+            release=release, actor=request.user, **body.validated_data
+        )
         return Response(rollout_json(rollout), status=status.HTTP_201_CREATED)
 
 
@@ -132,15 +134,15 @@ class RolloutAction(APIView):
         data = body.validated_data
         user = request.user
         if self.action == "promote":
-            rollout = services.rollout_promote(
+            rollout = lifecycle.rollout_promote(
                 rollout=rollout, actor=user, mode=data["mode"], confirmed=data["confirmed"]
             )
         elif self.action == "pause":
-            rollout = services.rollout_pause(rollout=rollout, actor=user, reason=data["reason"])
+            rollout = lifecycle.rollout_pause(rollout=rollout, actor=user, reason=data["reason"])
         elif self.action == "resume":
-            rollout = services.rollout_resume(rollout=rollout, actor=user)
+            rollout = lifecycle.rollout_resume(rollout=rollout, actor=user)
         else:
-            rollout = services.rollout_abort(
+            rollout = lifecycle.rollout_abort(
                 rollout=rollout,
                 actor=user,
                 reason=data["reason"],
@@ -201,7 +203,7 @@ class KillSwitch(APIView):
             raise Invalid(
                 f"Version {data['version']} is rolling out on several services: name the service."
             )
-        rollout = services.rollout_abort(
+        rollout = lifecycle.rollout_abort(
             rollout=found[0],
             actor=request.user,
             reason=data["reason"],

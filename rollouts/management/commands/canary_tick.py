@@ -7,7 +7,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections
 
 from comms import tasks as comms_tasks
-from rollouts.services import actions_remind_overdue, tick
+from rollouts.engine import tick
+from rollouts.followups import actions_remind_overdue
 
 PUBLISH_EVERY_S = 300
 
