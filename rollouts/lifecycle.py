@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 from django.db import IntegrityError, transaction
+from django.dispatch import Signal
 
 from comms.notices import notice_lead_problem
 from comms.services import incident_open_for_rollout
@@ -23,7 +24,6 @@ from governance.choices import Risk
 from governance.models import Release
 from governance.services import release_mark_deployed
 from portal import clock
-from portal.enqueue import enqueue_after_commit
 from portal.errors import Conflict, Invalid
 from rollouts.choices import (
     ACTIVE_STATES,
@@ -49,6 +49,8 @@ from rollouts.traffic.base import push, traffic_adapter
 logger = structlog.get_logger(__name__)
 
 VERIFY_AFTER_S = 600
+# Sent inside the transition's transaction; `rollout_id` says which.
+rollback_started = Signal()
 ACTIONS_DUE_S = 86_400
 
 S = RolloutState
@@ -320,11 +322,10 @@ def start_rollback(
 
 
 def continue_in_background(rollout: Rollout) -> None:
-    """Hand the rest of the rollback to a worker; without one, the engine's tick (canary_tick
-    or beat) carries it on, so a dead broker delays nothing that matters."""
-    from rollouts.tasks import rollback_continue
-
-    enqueue_after_commit(rollback_continue, rollout.pk, skip_when_eager=True)
+    """Hand the rest of the rollback to a worker (`rollouts.tasks` listens, after the
+    commit); without one, the engine's tick carries it on, so a dead broker delays nothing
+    that matters."""
+    rollback_started.send(sender=Rollout, rollout_id=rollout.pk)
 
 
 def finish_rollback(rollout_id: int, failed_steps: list[str]) -> Rollout | None:
