@@ -77,15 +77,18 @@ def tick() -> dict[str, int]:
         )
         now = clock.now()
         data = prepare(rollouts, now)
+        # Judge every rollout first, then act: the transitions' audit events (and the
+        # audit trail's lock) come last, just before the commit.
+        verdicts = [(rollout, _judge(rollout, now, data)) for rollout in rollouts]
+        data.flush()
         quiet = []
-        for rollout in rollouts:
-            outcome = _decide(rollout, now, data, after)
+        for rollout, result in verdicts:
+            outcome = "checked" if result is None else _act(rollout, now, result, after)
             counts["checked"] += 1
             if outcome == "checked":
                 quiet.append(rollout)
             elif outcome in counts:
                 counts[outcome] += 1
-        data.flush()
         # An update, not save(): a verdict every tick is not a change worth a history row.
         update_rows(quiet, ["last_analysis"])
     for act in after:  # committed: router calls, first rollback steps, alerts
@@ -99,14 +102,19 @@ def tick() -> dict[str, int]:
     return counts
 
 
-def _decide(rollout: Rollout, now: datetime, data: TickData, after: list[Act]) -> str:
-    """Act on one locked rollout's verdict; transitions run in a savepoint, so a failure
-    on one rollout is logged and leaves the others to this tick."""
+def _judge(rollout: Rollout, now: datetime, data: TickData) -> Analysis | None:
+    """The rollout's verdict, kept on it; None when there is nothing to decide."""
     decision_point = now >= rollout.phase_ends_at
     result = analyse(rollout, now, data, validate=decision_point)
     rollout.last_analysis = result.as_json()
     if result.action == Decision.NONE and not decision_point:
-        return "checked"
+        return None
+    return result
+
+
+def _act(rollout: Rollout, now: datetime, result: Analysis, after: list[Act]) -> str:
+    """Act on one locked rollout's verdict; transitions run in a savepoint, so a failure
+    on one rollout is logged and leaves the others to this tick."""
     try:
         with transaction.atomic():
             outcome, act = _transition(rollout, now, result)

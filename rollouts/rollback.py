@@ -266,8 +266,14 @@ def run_claimed(rollout: Rollout, step: RollbackStep, token: str) -> str:
         if changes:
             Rollout.objects.filter(pk=rollout.pk).update(**changes)
     log = logger.info if status in (StepStatus.OK, StepStatus.SKIPPED) else logger.error
-    log("rollback_step", rollout=rollout.pk, step=step.name, status=status, detail=detail,
-        duration_ms=duration_ms)  # fmt: skip
+    log(
+        "rollback_step",
+        rollout=rollout.pk,
+        step=str(step.name),
+        status=str(status),
+        detail=detail,
+        duration_ms=duration_ms,
+    )
     return status
 
 
@@ -285,7 +291,7 @@ def _expired(rollout: Rollout, step: RollbackStep, now: datetime) -> None:
         f"{rollout.service} by hand (idempotency key {step.idempotency_key})."
     )
     if stale.update(status=StepStatus.INTERRUPTED, detail=detail, finished_at=now) == 1:
-        logger.error("rollback_step", rollout=rollout.pk, step=step.name, status="interrupted")
+        logger.error("rollback_step", rollout=rollout.pk, step=str(step.name), status="interrupted")
         alert_quietly(
             summary=f"Rollback of {rollout.service} {rollout.version}: {step.name} {detail}",
             source=f"canary-portal/{rollout.service}",

@@ -36,7 +36,9 @@ def test_a_killed_worker_does_not_make_the_stop_command_run_twice(
     approved: Callable[..., Release],  # noqa: F811
     team: dict[str, Any],
     tmp_path: Path,
+    settings: Any,
 ) -> None:
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # no other worker: only the one killed here
     runs = tmp_path / "stop-runs"
     # Each run appends its idempotency key and its pid, then takes its time.
     script = f'echo "$CANARY_IDEMPOTENCY_KEY $$" >> {runs}; exec sleep 30'

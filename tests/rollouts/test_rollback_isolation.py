@@ -52,6 +52,7 @@ def test_a_hook_that_hangs_does_not_delay_another_rollouts_tick(
     approved: Callable[..., Release], team: dict[str, Any], settings: Any
 ) -> None:
     settings.CANARY_TIME_SCALE = 10  # the stop hook's 60 s timeout becomes 6 s
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # the ticks here carry the rollback, no worker
     ServiceHooks.objects.create(service="search", stop_command="sleep 60")
     hung = lifecycle.rollout_start(release=approved(service="search"), actor=team["erin"])
     other = lifecycle.rollout_start(release=approved(service="backend"), actor=team["erin"])
