@@ -244,7 +244,7 @@ def continue_rollbacks() -> int:
             if running is None or running.done():
                 _running[rollout_id] = running = _pool.submit(_continue_here, rollout_id)
             futures.append(running)
-    wait(futures, timeout=float(getattr(settings, "CANARY_ROLLBACK_WAIT_S", 1.0)))
+    wait(futures, timeout=settings.CANARY_ROLLBACK_WAIT_S)
     return len(ids)
 
 

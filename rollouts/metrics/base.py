@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 # Fewer attempts than this make a conversion rate noise, not a measurement.
 MIN_CONVERSION_ATTEMPTS = 100
-DEFAULT_SOURCE = "rollouts.metrics.push.PushStore"
 
 
 def histogram_quantile(q: float, bounds: list[float], counts: list[int]) -> float | None:
@@ -109,4 +108,4 @@ class MetricsSource(Protocol):
 
 
 def metrics_source() -> MetricsSource:
-    return import_string(str(getattr(settings, "CANARY_METRICS_SOURCE", DEFAULT_SOURCE)))()
+    return import_string(str(settings.CANARY_METRICS_SOURCE))()
