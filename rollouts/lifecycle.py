@@ -315,7 +315,7 @@ def start_rollback(
         mode=mode,
         reason=reason,
         trigger=trigger,
-        actor_name=operator or None,
+        operator=operator or None,
     )
     incident_open_for_rollout(rollout, reason)
     return first
