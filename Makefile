@@ -36,9 +36,15 @@ test: install
 	DEBUG=1 DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
 		$(BIN)/pytest $(PYTEST_ARGS)
 
+# Besides style: rollouts/ keeps its shape (DESIGN.md): no module over 350 lines (models
+# and migrations aside) and no import cycles (import-linter, contracts in pyproject.toml).
+MAX_MODULE_LINES := 350
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	@awk -v max=$(MAX_MODULE_LINES) 'FNR == max + 1 { print FILENAME ": over " max " lines"; bad = 1 } \
+		END { exit bad }' $$(find rollouts -name '*.py' -not -path '*/migrations/*' -not -name models.py)
 
 format: install
 	$(BIN)/ruff format .

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from common import scratch_database
 
-from rollouts.ingest import ingest
+from rollouts.metrics.ingest import ingest
 from rollouts.models import MetricSample
 
 START = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)

@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 
 from governance.models import Release
 from portal import clock
-from rollouts import services
+from rollouts import engine
 from rollouts.models import MetricSample, Phase, Rollout
 
 
@@ -88,9 +88,9 @@ def main() -> None:
     for size in args.sizes:
         with scratch_database():
             populate(size)
-            services.tick()  # warm: creates rule states
+            engine.tick()  # warm: creates rule states
             started = time.perf_counter()
-            counts = services.tick()
+            counts = engine.tick()
             elapsed = time.perf_counter() - started
             assert counts["checked"] == size, counts
             print(f"{size:>8} {elapsed:>8.2f} {1000 * elapsed / size:>11.1f}")

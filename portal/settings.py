@@ -339,7 +339,13 @@ for _audit_key in [AUDIT_KEY, *AUDIT_PREVIOUS_KEYS]:
         raise ImproperlyConfigured("AUDIT_KEY and AUDIT_PREVIOUS_KEYS need 32+ characters each.")
 
 # Rollouts: the traffic adapter, and the fewest canary requests a window needs to count.
-CANARY_TRAFFIC_ADAPTER = env_str("CANARY_TRAFFIC_ADAPTER", "rollouts.traffic.EmbeddedTraffic")
+CANARY_TRAFFIC_ADAPTER = env_str(
+    "CANARY_TRAFFIC_ADAPTER", "rollouts.traffic.embedded.EmbeddedTraffic"
+)
+# Where the engine reads window figures (the push store, or a Prometheus source).
+CANARY_METRICS_SOURCE = env_str("CANARY_METRICS_SOURCE", "rollouts.metrics.push.PushStore")
+# How long a tick waits for the rollback steps it hands to worker threads.
+CANARY_ROLLBACK_WAIT_S = env_float("CANARY_ROLLBACK_WAIT_S", 1.0, above=0)
 CANARY_MIN_REQUESTS = env_int("CANARY_MIN_REQUESTS", 100, minimum=1)
 # Raw metric samples are kept this long (at least the comparison's 24 h window).
 METRICS_RETENTION_DAYS = env_float("METRICS_RETENTION_DAYS", 30.0, above=1.0)

@@ -18,7 +18,7 @@ from governance.choices import Role
 from governance.roles import may_act
 from portal import clock
 from portal.errors import Refused
-from rollouts import services
+from rollouts import followups, lifecycle
 from rollouts.models import (
     AbortRule,
     ComplaintReport,
@@ -40,19 +40,19 @@ ACTIONS: dict[str, tuple[frozenset[str], str, bool, Callable[..., Any]]] = {
         OPERATORS,
         "Pause",
         False,
-        lambda r, u, reason: services.rollout_pause(rollout=r, actor=u, reason=reason),
+        lambda r, u, reason: lifecycle.rollout_pause(rollout=r, actor=u, reason=reason),
     ),
     "resume_selected": (
         OPERATORS,
         "Resume",
         False,
-        lambda r, u, reason: services.rollout_resume(rollout=r, actor=u),
+        lambda r, u, reason: lifecycle.rollout_resume(rollout=r, actor=u),
     ),
     "promote_selected": (
         STEWARDS,
         "Promote now",
         False,
-        lambda r, u, reason: services.rollout_promote(
+        lambda r, u, reason: lifecycle.rollout_promote(
             rollout=r, actor=u, mode="manual", confirmed=True
         ),
     ),
@@ -60,7 +60,7 @@ ACTIONS: dict[str, tuple[frozenset[str], str, bool, Callable[..., Any]]] = {
         ABORTERS,
         "Abort and roll back",
         True,
-        lambda r, u, reason: services.rollout_abort(rollout=r, actor=u, reason=reason),
+        lambda r, u, reason: lifecycle.rollout_abort(rollout=r, actor=u, reason=reason),
     ),
 }
 
@@ -205,7 +205,7 @@ class PostRollbackActionAdmin(RoleAccess, SimpleHistoryAdmin):
     def mark_done(self, request: HttpRequest, queryset: QuerySet[PostRollbackAction]) -> None:
         for action in queryset:
             try:
-                services.action_close(action=action, actor=request.user)
+                followups.action_close(action=action, actor=request.user)
             except Refused as exc:
                 self.message_user(request, f"{action}: {exc.detail}", messages.WARNING)
 

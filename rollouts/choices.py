@@ -45,10 +45,80 @@ class RollbackMode(models.TextChoices):
 
 class StepStatus(models.TextChoices):
     PENDING = "pending"
+    RUNNING = "running"  # claimed by a worker, which records the result
     OK = "ok"
     FAILED = "failed"
     TIMED_OUT = "timed_out"
     SKIPPED = "skipped"
+    # Claimed by a worker that died before recording a result: the step may or may not
+    # have run, so it is not run again; on-call is told to check.
+    INTERRUPTED = "interrupted"
+
+
+# A step in one of these has a result; the rollback moves on.
+FINISHED_STEPS = (
+    StepStatus.OK,
+    StepStatus.FAILED,
+    StepStatus.TIMED_OUT,
+    StepStatus.SKIPPED,
+    StepStatus.INTERRUPTED,
+)
+# A rollback with one of these ends `aborted`, not `rolled_back`.
+FAILED_STEPS = (StepStatus.FAILED, StepStatus.TIMED_OUT, StepStatus.INTERRUPTED)
+
+
+class StepName(models.TextChoices):
+    """The guide's rollback steps (set_weight: one step down of a gradual rollback)."""
+
+    ROUTE_TO_STABLE = "route_to_stable"
+    SET_WEIGHT = "set_weight"
+    STOP_CANARY = "stop_canary"
+    CLEAR_CANARY_CACHE = "clear_canary_cache"
+    NOTIFY_ONCALL = "notify_oncall"
+    INCIDENT_REPORT = "incident_report"
+
+
+class RuleStatus(models.TextChoices):
+    """Where an abort rule stands (Prometheus alerting semantics)."""
+
+    OK = "ok"
+    PENDING = "pending"
+    FIRING = "firing"
+    NO_DATA = "no_data"
+
+
+class Decision(models.TextChoices):
+    """What the analysis asks the engine to do."""
+
+    NONE = "none"
+    PAUSE = "pause"
+    ROLLBACK = "rollback"
+
+
+class PromoteMode(models.TextChoices):
+    MANUAL = "manual"
+    AUTO = "auto"
+
+
+class Event(models.TextChoices):
+    """A rollout's audit actions (`rollout.<event>`)."""
+
+    STARTED = "started"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    ADVANCED = "advanced"
+    PHASE_EXTENDED = "phase_extended"
+    AUTO_PROMOTE_SET = "auto_promote_set"
+    PROMOTED = "promoted"
+    ROLLBACK_STARTED = "rollback_started"
+    ROLLED_BACK = "rolled_back"
+    ROLLBACK_VERIFIED = "rollback_verified"
+
+
+class VerificationResult(models.TextChoices):
+    PASSED = "passed"
+    FAILED = "failed"
+    INCONCLUSIVE = "inconclusive"
 
 
 class Variant(models.TextChoices):

@@ -12,9 +12,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from portal import clock
-from rollouts.analysis import histogram_quantile
+from rollouts.analysis.comparison import compare
 from rollouts.charts import bar_chart, line_chart
-from rollouts.comparison import compare
+from rollouts.metrics.base import histogram_quantile
 from rollouts.models import MetricSample, Rollout
 
 BUCKETS = 60

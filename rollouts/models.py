@@ -15,6 +15,8 @@ from rollouts.choices import (
     PostRollbackKind,
     RollbackMode,
     RolloutState,
+    RuleStatus,
+    StepName,
     StepStatus,
     Variant,
 )
@@ -32,6 +34,24 @@ class Plan(models.Model):
     steps = models.JSONField(help_text='[{"weight": 1, "duration_s": 600}, ...] before 100%.')
     monitoring_s = models.PositiveIntegerField(help_text="Time at 100% before promotion.")
     check_every_s = models.PositiveIntegerField(default=300)
+    # The phase gates (the guide's validation) and the rollback verification: data, edited
+    # in the admin with history, seeded with the guide's values.
+    gate_max_error_rate = models.FloatField(default=0.005, help_text="Canary error rate ≤ this.")
+    gate_p95_budget_pct = models.FloatField(
+        default=10.0, help_text="Canary p95 ≤ stable p95 plus this many percent."
+    )
+    gate_p95_fallback_ms = models.FloatField(
+        default=300.0, help_text="p95 limit when there is no stable baseline."
+    )
+    gate_min_throughput = models.FloatField(
+        default=0.95, help_text="Canary throughput ≥ this share of what its weight should bring."
+    )
+    verify_max_error_rate = models.FloatField(
+        default=0.01, help_text="After a rollback: stable's error rate < this."
+    )
+    verify_max_p95_ms = models.FloatField(
+        default=250.0, help_text="After a rollback: stable's p95 < this (ms)."
+    )
 
     history = tracked_history()
 
@@ -135,11 +155,16 @@ class RollbackStep(models.Model):
 
     rollback = models.ForeignKey(Rollback, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveSmallIntegerField()
-    name = models.CharField(max_length=40)
+    name = models.CharField(max_length=40, choices=StepName.choices)
     weight = models.PositiveSmallIntegerField(null=True, blank=True)
     timeout_s = models.PositiveIntegerField()
     not_before = models.DateTimeField(null=True, blank=True)
-    status = models.CharField(max_length=10, choices=StepStatus.choices, default=StepStatus.PENDING)
+    status = models.CharField(max_length=12, choices=StepStatus.choices, default=StepStatus.PENDING)
+    # A worker claims a step (pending → running) before acting; a claim past its expiry
+    # belongs to a worker that died.
+    claim_token = models.CharField(max_length=32, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claim_expires_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
@@ -150,6 +175,11 @@ class RollbackStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.status}"
+
+    @property
+    def idempotency_key(self) -> str:
+        """The same for every attempt at this step: a hook or webhook dedupes on it."""
+        return f"rollback-{self.rollback_id}-step-{self.position}"
 
 
 class PostRollbackAction(models.Model):
@@ -304,7 +334,7 @@ class RuleState(models.Model):
 
     rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="rule_states")
     rule = models.ForeignKey(AbortRule, on_delete=models.CASCADE, related_name="+")
-    state = models.CharField(max_length=8, default="ok")
+    state = models.CharField(max_length=8, choices=RuleStatus.choices, default=RuleStatus.OK)
     since = models.DateTimeField(null=True, blank=True, help_text="When the condition began.")
     fired_at = models.DateTimeField(null=True, blank=True)
     value = models.FloatField(null=True, blank=True)

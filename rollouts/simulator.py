@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rollouts.choices import ACTIVE_STATES
-from rollouts.ingest import ingest
+from rollouts.metrics.ingest import ingest
 from rollouts.models import Rollout, TrafficSplit
 
 STABLE_RPS = 2000

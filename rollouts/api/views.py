@@ -21,7 +21,8 @@ from portal.errors import Invalid, NotFound
 from portal.refusals import audit_refused, throttled_calls_to_audit
 from portal.schema import filters
 from portal.strict import StrictSerializer
-from rollouts import routing, services
+from rollouts import lifecycle, routing
+from rollouts.analysis.comparison import compare
 from rollouts.api.serializers import (
     AwaitingSerializer,
     ComparisonSerializer,
@@ -32,8 +33,7 @@ from rollouts.api.serializers import (
     RoutingDecisionSerializer,
 )
 from rollouts.choices import ACTIVE_STATES, RollbackMode, RolloutState
-from rollouts.comparison import compare
-from rollouts.ingest import ingest
+from rollouts.metrics.ingest import ingest
 from rollouts.models import Rollout
 from rollouts.presenters import rollout_json
 
@@ -84,7 +84,9 @@ class Deploy(APIView):
         release = get_object_or_404(Release, pk=pk)
         body = DeploySerializer(data=request.data or {})
         body.is_valid(raise_exception=True)
-        rollout = services.rollout_start(release=release, actor=request.user, **body.validated_data)
+        rollout = lifecycle.rollout_start(
+            release=release, actor=request.user, **body.validated_data
+        )
         return Response(rollout_json(rollout), status=status.HTTP_201_CREATED)
 
 
@@ -153,15 +155,15 @@ class RolloutAction(APIView):
         data = body.validated_data
         user = request.user
         if self.action == "promote":
-            rollout = services.rollout_promote(
+            rollout = lifecycle.rollout_promote(
                 rollout=rollout, actor=user, mode=data["mode"], confirmed=data["confirmed"]
             )
         elif self.action == "pause":
-            rollout = services.rollout_pause(rollout=rollout, actor=user, reason=data["reason"])
+            rollout = lifecycle.rollout_pause(rollout=rollout, actor=user, reason=data["reason"])
         elif self.action == "resume":
-            rollout = services.rollout_resume(rollout=rollout, actor=user)
+            rollout = lifecycle.rollout_resume(rollout=rollout, actor=user)
         else:
-            rollout = services.rollout_abort(
+            rollout = lifecycle.rollout_abort(
                 rollout=rollout,
                 actor=user,
                 reason=data["reason"],
@@ -238,7 +240,7 @@ class KillSwitch(APIView):
             raise Invalid(
                 f"Version {data['version']} is rolling out on several services: name the service."
             )
-        rollout = services.rollout_abort(
+        rollout = lifecycle.rollout_abort(
             rollout=found[0],
             actor=request.user,
             reason=data["reason"],

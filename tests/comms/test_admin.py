@@ -98,11 +98,11 @@ def test_a_stewards_update_resolves_the_incident_and_mails_subscribers(
 ) -> None:
     from comms.models import Subscriber
     from portal import clock
-    from rollouts import services
+    from rollouts import lifecycle
 
     Subscriber.objects.create(email="visitor@example.com", confirmed_at=clock.now())
     with django_capture_on_commit_callbacks(execute=True):
-        rollout = services.rollout_start(release=approved(), actor=team["erin"])
+        rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
     incident = incident_open_for_rollout(rollout, "errors up")
     assert Component.objects.get(name="Backend API").status == "degraded_performance"
     mail.outbox.clear()

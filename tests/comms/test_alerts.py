@@ -17,7 +17,7 @@ import time_machine
 from django.core import mail
 
 from governance.models import Release
-from rollouts import services
+from rollouts import engine, followups, lifecycle
 from tests.rollouts.conftest import T0, at, feed
 
 pytestmark = pytest.mark.django_db
@@ -97,9 +97,9 @@ def calls(vendor: ThreadingHTTPServer, path: str) -> list[dict[str, Any]]:
 def test_a_rollback_notifies_on_call_on_slack_pagerduty_and_email(
     vendor: ThreadingHTTPServer, approved: Callable[..., Release], team: dict[str, Any]
 ) -> None:
-    rollout = services.rollout_start(release=approved(), actor=team["erin"])
-    services.rollout_abort(rollout=rollout, actor=team["oscar"], reason="High error rate")
-    services.rollback_continue(rollout.pk)
+    rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
+    lifecycle.rollout_abort(rollout=rollout, actor=team["oscar"], reason="High error rate")
+    engine.rollback_continue(rollout.pk)
     step = rollout.rollback.steps.get(name="notify_oncall")
     assert step.status == "ok"
     assert step.detail == "slack sent, pagerduty sent, email sent"
@@ -120,9 +120,9 @@ def test_a_failing_channel_fails_the_step_but_not_the_others(
     vendor: ThreadingHTTPServer, approved: Callable[..., Release], team: dict[str, Any]
 ) -> None:
     vendor.pagerduty_status = 400  # an event PagerDuty rejects  # type: ignore[attr-defined]
-    rollout = services.rollout_start(release=approved(), actor=team["erin"])
-    services.rollout_abort(rollout=rollout, actor=team["oscar"], reason="bad")
-    services.rollback_continue(rollout.pk)
+    rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
+    lifecycle.rollout_abort(rollout=rollout, actor=team["oscar"], reason="bad")
+    engine.rollback_continue(rollout.pk)
     step = rollout.rollback.steps.get(name="notify_oncall")
     assert step.status == "failed" and "pagerduty failed" in step.detail
     assert len(calls(vendor, "/slack")) == 1 and len(mail.outbox) == 1
@@ -136,11 +136,11 @@ def test_a_business_trigger_alerts_the_stakeholders_without_paging(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     with time_machine.travel(T0, tick=False) as clock:
-        rollout = services.rollout_start(release=approved(), actor=team["erin"])
+        rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
         feed("backend", "v2.1.0", "canary", at(0), 3600, complaints=11)
         clock.move_to(at(60))
         with django_capture_on_commit_callbacks(execute=True):
-            services.tick()
+            engine.tick()
     rollout.refresh_from_db()
     assert rollout.state == "paused"
     [slack] = calls(vendor, "/slack")
@@ -153,11 +153,11 @@ def test_overdue_follow_ups_are_reminded_on_the_channels(
     vendor: ThreadingHTTPServer, approved: Callable[..., Release], team: dict[str, Any]
 ) -> None:
     with time_machine.travel(T0, tick=False) as clock:
-        rollout = services.rollout_start(release=approved(), actor=team["erin"])
-        services.rollout_abort(rollout=rollout, actor=team["oscar"], reason="bad")
-        services.rollback_continue(rollout.pk)
+        rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
+        lifecycle.rollout_abort(rollout=rollout, actor=team["oscar"], reason="bad")
+        engine.rollback_continue(rollout.pk)
         vendor.calls.clear()  # type: ignore[attr-defined]
         clock.move_to(at(86_400))
-        assert services.actions_remind_overdue() == 5
+        assert followups.actions_remind_overdue() == 5
     texts = [body["text"] for body in calls(vendor, "/slack")]
     assert len(texts) == 5 and any("Root cause analysis" in text for text in texts)

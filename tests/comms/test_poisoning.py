@@ -18,7 +18,7 @@ from django.core.management import call_command
 from comms.models import Component, Incident, IncidentUpdate, Notice
 from comms.snapshot import publish
 from governance.models import Release
-from rollouts import services
+from rollouts import lifecycle
 from tests.comms.test_admin import compose
 from tests.comms.test_status_api import code, steward  # noqa: F401  (the same fixture)
 from tests.conftest import logged_in
@@ -186,7 +186,7 @@ def test_after_a_control_character_incident_the_engine_still_rolls_back_and_publ
     refused = steward.post("/api/v1/incidents/", {"name": "x", "body": "a\u0001b"}, format="json")
     assert refused.status_code == 400
     poisoned_incident()
-    rollout = services.rollout_start(release=approved(), actor=team["erin"])
+    rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
     feed("backend", "v2.1.0", "canary", at(0), 600, requests=1000, errors=100)
     clock.move_to(at(60))
     call_command("canary_tick")  # the error-rate rule starts pending

@@ -18,7 +18,7 @@ from comms.services import maintenance_tick
 from comms.snapshot import publish
 from comms.statuspage import indicator
 from governance.models import AuditEvent, Release
-from rollouts import services
+from rollouts import engine, lifecycle
 from tests.conftest import gunicorn
 from tests.rollouts.conftest import T0, at, feed
 from tests.servers import closed_port
@@ -135,9 +135,9 @@ def test_a_rollback_opens_an_incident_and_its_verification_resolves_it(
     approved: Callable[..., Release], team: dict[str, Any]
 ) -> None:
     with time_machine.travel(T0, tick=False) as clock:
-        rollout = services.rollout_start(release=approved(), actor=team["erin"])
-        services.rollout_abort(rollout=rollout, actor=team["oscar"], reason="errors up")
-        services.rollback_continue(rollout.pk)
+        rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
+        lifecycle.rollout_abort(rollout=rollout, actor=team["oscar"], reason="errors up")
+        engine.rollback_continue(rollout.pk)
         publish()
         body = doc("/api/v2/incidents/unresolved.json")
         assert len(body["incidents"]) == 1
@@ -152,7 +152,7 @@ def test_a_rollback_opens_an_incident_and_its_verification_resolves_it(
 
         feed("backend", "v2.0.3", "stable", at(0), 600, requests=1000, errors=1)
         clock.move_to(at(600))
-        services.tick()
+        engine.tick()
         publish()
     assert doc("/api/v2/incidents/unresolved.json")["incidents"] == []
     resolved = doc("/api/v2/incidents.json")["incidents"][0]

@@ -18,7 +18,7 @@ from comms.models import Component, Incident, IncidentUpdate, Maintenance
 from comms.services import maintenance_tick
 from comms.snapshot import publish
 from governance.models import Release
-from rollouts import services
+from rollouts import lifecycle
 from tests.comms.test_status_page import doc
 from tests.rollouts.conftest import T0, at
 
@@ -124,8 +124,8 @@ def test_every_published_file_has_statuspages_shape(
         old = Incident.objects.create(name="Delayed sign-ins", status="resolved", resolved_at=T0)
         old.components.add(Component.objects.get(name="Authentication"))
         IncidentUpdate.objects.create(incident=old, status="resolved", body="Resolved.")
-        rollout = services.rollout_start(release=approved(), actor=team["erin"])
-        services.rollout_abort(rollout=rollout, actor=team["oscar"], reason="errors up")
+        rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
+        lifecycle.rollout_abort(rollout=rollout, actor=team["oscar"], reason="errors up")
         for name, component, start in (
             ("Database upgrade", "Database", 60),
             ("Frontend rebuild", "Frontend Application", 86_400),

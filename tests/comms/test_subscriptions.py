@@ -14,7 +14,7 @@ from django.test import Client
 from comms.models import Component, IncidentUpdate, Subscriber
 from comms.subscriptions import notify_subscribers
 from governance.models import Release
-from rollouts import services
+from rollouts import lifecycle
 
 pytestmark = pytest.mark.django_db
 
@@ -46,8 +46,8 @@ def test_double_opt_in_then_updates_then_one_click_unsubscribe(
     subscriber.refresh_from_db()
     assert subscriber.confirmed_at is not None
 
-    rollout = services.rollout_start(release=approved(), actor=team["erin"])
-    services.rollout_abort(rollout=rollout, actor=team["oscar"], reason="errors")
+    rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
+    lifecycle.rollout_abort(rollout=rollout, actor=team["oscar"], reason="errors")
     update = IncidentUpdate.objects.get()
     assert notify_subscribers(update.pk) == 1
     assert notify_subscribers(update.pk) == 0  # once
@@ -65,8 +65,8 @@ def test_unconfirmed_and_other_component_subscribers_are_not_mailed(
     Client().get(link(mail.outbox[-1], "confirm"))
     database_only.refresh_from_db()
     assert database_only.confirmed_at is not None
-    rollout = services.rollout_start(release=approved(), actor=team["erin"])
-    services.rollout_abort(rollout=rollout, actor=team["oscar"], reason="errors")
+    rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
+    lifecycle.rollout_abort(rollout=rollout, actor=team["oscar"], reason="errors")
     assert notify_subscribers(IncidentUpdate.objects.get().pk) == 0
 
 

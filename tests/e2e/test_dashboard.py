@@ -11,7 +11,7 @@ from django.core.management import call_command
 
 from governance.members import member_set_roles
 from portal import clock
-from rollouts import services
+from rollouts import engine
 from rollouts.models import Rollout
 from rollouts.simulator import simulate
 from tests.e2e.conftest import screenshot
@@ -27,7 +27,7 @@ def test_a_steward_watches_the_dashboard(page: Any, transactional_db: None, sett
     rnd = random.Random(3)
     for seconds_ago in range(120, 0, -2):
         simulate(now=now - timedelta(seconds=seconds_ago), period_s=2, failing={"search"}, rnd=rnd)
-    services.tick()
+    engine.tick()
     rollout = Rollout.objects.get(service="checkout")
 
     sign_in(page, "sam", "a-long-passphrase-42")

@@ -12,7 +12,7 @@ from typing import Any
 from comms.models import Subscriber
 from comms.snapshot import publish
 from governance.models import Release
-from rollouts import services
+from rollouts import lifecycle
 from tests.e2e.conftest import screenshot
 from tests.rollouts.conftest import approved  # noqa: F401  (fixture)
 
@@ -28,8 +28,8 @@ def test_a_visitor_sees_a_rollbacks_incident_subscribes_and_confirms_by_email(
     settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     settings.EMAIL_FILE_PATH = str(tmp_path / "mail")
     settings.STATUS_PAGE_URL = live_server.url
-    rollout = services.rollout_start(release=approved(), actor=team["erin"])
-    services.rollout_abort(rollout=rollout, actor=team["oscar"], reason="errors up")
+    rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
+    lifecycle.rollout_abort(rollout=rollout, actor=team["oscar"], reason="errors up")
     publish()
     context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
     page = context.new_page()

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from governance.models import Release
-from rollouts import services
+from rollouts import engine, lifecycle
 from rollouts.models import PostRollbackAction, Rollout
 from tests.conftest import logged_in
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def rollout(approved: Callable[..., Release], team: dict[str, Any]) -> Rollout:
-    return services.rollout_start(release=approved(), actor=team["erin"])
+    return lifecycle.rollout_start(release=approved(), actor=team["erin"])
 
 
 def act(client: Client, name: str, rollout: Rollout, **extra: str) -> Any:
@@ -38,7 +38,7 @@ def test_abort_asks_for_a_reason_then_rolls_back(rollout: Rollout, team: dict[st
     rollout.refresh_from_db()
     assert rollout.state == "rolling_back"
     assert rollout.rollback.reason == "p95 climbing"
-    services.rollback_continue(rollout.pk)
+    engine.rollback_continue(rollout.pk)
     html = client.get(f"/admin/rollouts/rollout/{rollout.pk}/change/").content.decode()
     assert 'id="incident-report"' in html and "aborted by oscar" in html
     assert 'data-step="route_to_stable" data-status="ok"' in html
@@ -64,8 +64,8 @@ def test_actions_follow_roles(rollout: Rollout, team: dict[str, Any]) -> None:
 def test_post_rollback_actions_are_assigned_and_closed(
     rollout: Rollout, team: dict[str, Any]
 ) -> None:
-    services.rollout_abort(rollout=rollout, actor=team["carol"], reason="bad")
-    services.rollback_continue(rollout.pk)
+    lifecycle.rollout_abort(rollout=rollout, actor=team["carol"], reason="bad")
+    engine.rollback_continue(rollout.pk)
     action = PostRollbackAction.objects.filter(rollout=rollout).first()
     client = logged_in(team["sam"])
     response = client.post(

@@ -12,7 +12,7 @@ from django.contrib.messages import get_messages
 from django.test import Client
 
 from governance.models import Release
-from rollouts import services
+from rollouts import lifecycle
 from rollouts.models import Rollout
 from tests.conftest import logged_in
 
@@ -23,7 +23,7 @@ ACTIONS = ["pause_selected", "resume_selected", "promote_selected", "abort_selec
 
 @pytest.fixture
 def rollout(approved: Callable[..., Release], team: dict[str, Any]) -> Rollout:
-    return services.rollout_start(release=approved(), actor=team["erin"])
+    return lifecycle.rollout_start(release=approved(), actor=team["erin"])
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_a_superuser_without_a_role_cannot_act(
     rollout: Rollout, team: dict[str, Any], root: Any, name: str
 ) -> None:
     if name == "resume_selected":
-        services.rollout_pause(rollout=rollout, actor=team["oscar"], reason="hold")
+        lifecycle.rollout_pause(rollout=rollout, actor=team["oscar"], reason="hold")
     rollout.refresh_from_db()
     before = (rollout.state, rollout.weight, rollout.auto_promote)
     response, messages = act(logged_in(root), name, rollout)
@@ -96,7 +96,7 @@ def test_a_superuser_with_the_role_acts(
     state: str,
 ) -> None:
     if name == "resume_selected":
-        services.rollout_pause(rollout=rollout, actor=team["oscar"], reason="hold")
+        lifecycle.rollout_pause(rollout=rollout, actor=team["oscar"], reason="hold")
     _response, messages = act(logged_in(superuser(make_member, "boss", role)), name, rollout)
     assert any("done" in message for message in messages), messages
     rollout.refresh_from_db()

@@ -196,7 +196,7 @@ def server_with_dead_broker() -> Iterator[str]:
 def test_the_kill_switch_works_with_the_broker_down(
     approved: Callable[..., Release], team: dict[str, Any], server_with_dead_broker: str
 ) -> None:
-    from rollouts.services import rollout_start
+    from rollouts.lifecycle import rollout_start
 
     rollout_start(release=approved(), actor=team["erin"])
     _, token = token_issue(user=team["oscar"], scopes=["canary:abort"])

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from governance.models import AuditEvent, Release
-from rollouts import services
+from rollouts import lifecycle
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +19,7 @@ def test_the_operator_named_in_the_body_is_not_the_actor(
     token_for: Callable[..., str],
     api: Callable[..., Any],
 ) -> None:
-    rollout = services.rollout_start(release=approved(), actor=team["erin"])
+    rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
     oscar = team["oscar"]
     response = api(token_for(oscar, "canary:abort")).post(
         "/ops/canary/abort",

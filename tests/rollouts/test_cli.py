@@ -13,7 +13,7 @@ from django.db import connection
 
 from governance.models import Release
 from governance.tokens import token_issue
-from rollouts import services
+from rollouts import engine, lifecycle
 from rollouts.models import Rollout, TrafficSplit
 from tests.conftest import ROOT
 
@@ -75,14 +75,14 @@ def test_deploy_monitor_promote(
 def test_monitor_follows_a_rollback_live_and_exits_non_zero(
     live_server: Any, approved: Callable[..., Release], team: dict[str, Any]
 ) -> None:
-    rollout = services.rollout_start(release=approved(), actor=team["erin"])
+    rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
     _, reader = token_issue(user=team["sam"], scopes=["read"])
 
     def abort_soon() -> None:
         time.sleep(1.0)
         try:
-            services.rollout_abort(rollout=rollout, actor=team["oscar"], reason="errors up")
-            services.rollback_continue(rollout.pk)
+            lifecycle.rollout_abort(rollout=rollout, actor=team["oscar"], reason="errors up")
+            engine.rollback_continue(rollout.pk)
         finally:
             connection.close()
 
@@ -105,7 +105,7 @@ def test_monitor_follows_a_rollback_live_and_exits_non_zero(
 def test_abort_is_the_kill_switch_and_refusals_exit_1(
     live_server: Any, approved: Callable[..., Release], team: dict[str, Any]
 ) -> None:
-    services.rollout_start(release=approved(), actor=team["erin"])
+    lifecycle.rollout_start(release=approved(), actor=team["erin"])
     _, engineer = token_issue(user=team["erin"], scopes=["canary:abort"])
     refused = canary(live_server, engineer, "abort", "--version", "v2.1.0", "--reason", "x")
     assert refused.returncode == 1 and "403" in refused.stderr

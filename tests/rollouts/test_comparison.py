@@ -9,7 +9,7 @@ import pytest
 import time_machine
 
 from governance.models import Release
-from rollouts import services
+from rollouts import engine, lifecycle
 from rollouts.models import ComplaintReport, Rollout
 from tests.rollouts.conftest import T0, at, feed
 
@@ -20,7 +20,7 @@ URL = "/ops/canary/metrics"
 @pytest.fixture
 def rollout(approved: Callable[..., Release], team: dict[str, Any]) -> Iterator[Rollout]:
     with time_machine.travel(T0, tick=False) as clock:
-        started = services.rollout_start(
+        started = lifecycle.rollout_start(
             release=approved(), actor=team["erin"], stable_version="v2.0.3"
         )
         biz = {
@@ -69,7 +69,7 @@ def test_the_comparison_has_the_contract_shape_and_levels(
     ComplaintReport.objects.create(
         service="backend", version="v2.1.0", count=3, reported_by="support", at=at(500)
     )
-    services.tick()
+    engine.tick()
     body = api(token_for(team["fiona"], "read")).get(f"{URL}?version=v2.1.0").json()
     assert (body["version"], body["stable_version"], body["weight"]) == ("v2.1.0", "v2.0.3", 1)
     assert body["requests"] == {"canary": 60_000, "stable": 1_200_000}
@@ -112,7 +112,7 @@ def test_too_few_requests_is_no_data(
     token_for: Callable[..., str],
     api: Callable[..., Any],
 ) -> None:
-    services.rollout_start(release=approved(service="search", version="v1"), actor=team["erin"])
+    lifecycle.rollout_start(release=approved(service="search", version="v1"), actor=team["erin"])
     body = api(token_for(team["fiona"], "read")).get(f"{URL}?version=v1&service=search").json()
     assert body["error_rate"]["5m"]["level"] == "no_data"
     assert body["latency_ms"]["levels"] == {"p50": "no_data", "p95": "no_data", "p99": "no_data"}

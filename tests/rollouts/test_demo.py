@@ -9,7 +9,7 @@ import pytest
 import time_machine
 from django.core.management import call_command
 
-from rollouts import services
+from rollouts import engine
 from rollouts.models import Rollout
 from rollouts.simulator import simulate
 from tests.rollouts.conftest import T0, at
@@ -26,7 +26,7 @@ def test_one_release_is_promoted_and_the_failing_one_rolled_back(settings: Any) 
         for second in range(1, 400):
             clock.move_to(at(second))
             simulate(now=at(second), period_s=1, failing={"search"}, rnd=rnd)
-            services.tick()
+            engine.tick()
             if not Rollout.objects.filter(
                 state__in=["running", "monitoring", "rolling_back"]
             ).exists():

@@ -11,7 +11,7 @@ import time_machine
 
 from governance.models import AuditEvent, Release
 from portal.errors import Conflict, Invalid
-from rollouts import services
+from rollouts import engine, followups, lifecycle
 from rollouts.models import PostRollbackAction, Rollout, ServiceHooks, TrafficSplit
 from rollouts.routing import decide
 from tests.rollouts.conftest import T0, at, feed
@@ -53,7 +53,7 @@ def test_a_standard_plan_walks_1_5_20_100_and_is_promoted(
     approved: Callable[..., Release], team: dict[str, Any], clock: Any
 ) -> None:
     release = approved(tier="medium")
-    rollout = services.rollout_start(release=release, actor=team["erin"], stable_version="v2.0.3")
+    rollout = lifecycle.rollout_start(release=release, actor=team["erin"], stable_version="v2.0.3")
     assert (rollout.plan, state(rollout)) == ("standard", ("running", 0, 1))
     assert (split().weight, split().canary_version) == (1, "v2.1.0")
     release.refresh_from_db()
@@ -68,10 +68,10 @@ def test_a_standard_plan_walks_1_5_20_100_and_is_promoted(
     for boundary, expected in boundaries:
         clock.move_to(at(boundary - 1))
         before = state(rollout)
-        services.tick()
+        engine.tick()
         assert state(rollout) == before, f"advanced early at {boundary - 1}s"
         clock.move_to(at(boundary))
-        services.tick()
+        engine.tick()
         assert state(rollout) == expected, (
             rollout.last_analysis["reason"],
             rollout.last_analysis["inputs"],
@@ -79,10 +79,10 @@ def test_a_standard_plan_walks_1_5_20_100_and_is_promoted(
         assert split().weight == expected[2]
     promote_at = 3600 + 7200
     clock.move_to(at(promote_at - 1))
-    services.tick()
+    engine.tick()
     assert state(rollout)[0] == "monitoring"
     clock.move_to(at(promote_at))
-    services.tick()
+    engine.tick()
     assert state(rollout)[0] == "promoted"
     assert (split().stable_version, split().canary_version, split().weight) == ("v2.1.0", "", 0)
     verdicts = list(rollout.phases.values_list("weight", "verdict"))
@@ -94,14 +94,14 @@ def test_a_high_risk_plan_takes_six_steps(
     approved: Callable[..., Release], team: dict[str, Any], clock: Any
 ) -> None:
     release = approved(changed_paths=["src/backend/payments/stripe.py"])
-    rollout = services.rollout_start(release=release, actor=team["erin"])
+    rollout = lifecycle.rollout_start(release=release, actor=team["erin"])
     assert rollout.plan == "high_risk"
     healthy_until(rollout, 6 * 3600)
     weights, elapsed = [rollout.weight], 0
     for phase in rollout.phases.order_by("index")[:5]:
         elapsed += phase.duration_s
         clock.move_to(at(elapsed))
-        services.tick()
+        engine.tick()
         weights.append(state(rollout)[2])
     assert weights == [1, 2, 5, 10, 20, 100]
     assert rollout.monitoring_s == 4 * 3600
@@ -110,9 +110,9 @@ def test_a_high_risk_plan_takes_six_steps(
 def test_without_enough_data_the_phase_waits(
     approved: Callable[..., Release], team: dict[str, Any], clock: Any
 ) -> None:
-    rollout = services.rollout_start(release=approved(), actor=team["erin"])
+    rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
     clock.move_to(at(3600))
-    services.tick()
+    engine.tick()
     assert state(rollout) == ("running", 0, 1)
     assert rollout.last_analysis["verdict"] == "inconclusive"
 
@@ -120,38 +120,38 @@ def test_without_enough_data_the_phase_waits(
 def test_pause_keeps_the_time_left_in_the_phase(
     approved: Callable[..., Release], team: dict[str, Any], clock: Any
 ) -> None:
-    rollout = services.rollout_start(release=approved(), actor=team["erin"])
+    rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
     healthy_until(rollout, 4 * 3600)
     clock.move_to(at(240))
-    services.rollout_pause(rollout=rollout, actor=team["sam"], reason="lunch")
+    lifecycle.rollout_pause(rollout=rollout, actor=team["sam"], reason="lunch")
     clock.move_to(at(3600))
-    services.tick()
+    engine.tick()
     assert state(rollout) == ("paused", 0, 1)
     with pytest.raises(Conflict):
-        services.rollout_pause(rollout=rollout, actor=team["sam"])
-    services.rollout_resume(rollout=rollout, actor=team["sam"])
+        lifecycle.rollout_pause(rollout=rollout, actor=team["sam"])
+    lifecycle.rollout_resume(rollout=rollout, actor=team["sam"])
     clock.move_to(at(3600 + 359))
-    services.tick()
+    engine.tick()
     assert state(rollout) == ("running", 0, 1)
     clock.move_to(at(3600 + 360))
-    services.tick()
+    engine.tick()
     assert state(rollout) == ("running", 1, 5)
     with pytest.raises(Conflict):
-        services.rollout_resume(rollout=rollout, actor=team["sam"])
+        lifecycle.rollout_resume(rollout=rollout, actor=team["sam"])
 
 
 def test_manual_promotion_needs_confirmation(
     approved: Callable[..., Release], team: dict[str, Any], clock: Any
 ) -> None:
-    rollout = services.rollout_start(release=approved(), actor=team["erin"])
+    rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
     with pytest.raises(Invalid):
-        services.rollout_promote(
+        lifecycle.rollout_promote(
             rollout=rollout, actor=team["carol"], mode="manual", confirmed=False
         )
-    services.rollout_promote(rollout=rollout, actor=team["carol"], mode="manual", confirmed=True)
+    lifecycle.rollout_promote(rollout=rollout, actor=team["carol"], mode="manual", confirmed=True)
     assert state(rollout)[0] == "promoted"
     with pytest.raises(Conflict):
-        services.rollout_promote(
+        lifecycle.rollout_promote(
             rollout=rollout, actor=team["carol"], mode="manual", confirmed=True
         )
 
@@ -162,13 +162,13 @@ def test_one_active_rollout_per_service_and_a_closed_gate_refuses(
     team: dict[str, Any],
     clock: Any,
 ) -> None:
-    services.rollout_start(release=approved(), actor=team["erin"])
+    lifecycle.rollout_start(release=approved(), actor=team["erin"])
     with pytest.raises(Conflict) as busy:
-        services.rollout_start(release=approved(version="v2.2.0"), actor=team["erin"])
+        lifecycle.rollout_start(release=approved(version="v2.2.0"), actor=team["erin"])
     assert "is running" in busy.value.blocking[0]
     closed = new_release(service="frontend", version="v1")
     with pytest.raises(Conflict) as refused:
-        services.rollout_start(release=closed, actor=team["erin"])
+        lifecycle.rollout_start(release=closed, actor=team["erin"])
     assert "CI tests pass: pending" in refused.value.blocking
     assert not Rollout.objects.filter(service="frontend").exists()
 
@@ -176,19 +176,19 @@ def test_one_active_rollout_per_service_and_a_closed_gate_refuses(
 def test_a_sustained_error_rate_rolls_back_and_the_report_says_why(
     approved: Callable[..., Release], team: dict[str, Any], clock: Any
 ) -> None:
-    rollout = services.rollout_start(release=approved(), actor=team["erin"])
+    rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
     feed("backend", "v2.1.0", "canary", at(0), 600, requests=1000, errors=100)
     clock.move_to(at(60))
-    services.tick()  # first seen: pending
+    engine.tick()  # first seen: pending
     clock.move_to(at(359))
-    services.tick()
+    engine.tick()
     rollout.refresh_from_db()
     assert rollout.state == "running"
     assert {r["name"]: r["state"] for r in rollout.last_analysis["rules"]}[
         "error_rate"
     ] == "pending"
     clock.move_to(at(360))
-    services.tick()
+    engine.tick()
     rollout.refresh_from_db()
     assert rollout.state == "rolled_back"
     assert split().weight == 0 and split().canary_version == ""
@@ -211,13 +211,13 @@ def test_a_sustained_error_rate_rolls_back_and_the_report_says_why(
 def test_gradual_rollback_steps_down_every_5_minutes(
     approved: Callable[..., Release], team: dict[str, Any], clock: Any
 ) -> None:
-    rollout = services.rollout_start(release=approved(), actor=team["erin"])
+    rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
     Rollout.objects.filter(pk=rollout.pk).update(weight=20, phase_index=2)
-    services.rollout_abort(rollout=rollout, actor=team["oscar"], reason="slow", mode="gradual")
+    lifecycle.rollout_abort(rollout=rollout, actor=team["oscar"], reason="slow", mode="gradual")
     assert split().weight == 10
     for offset, weight in [(299, 10), (300, 5), (599, 5), (600, 1), (899, 1), (900, 0)]:
         clock.move_to(at(offset))
-        services.tick()
+        engine.tick()
         assert split().weight == weight, offset
     assert state(rollout)[0] == "rolled_back"
 
@@ -240,9 +240,9 @@ def test_a_failing_step_is_recorded_and_later_steps_still_run(
         stop_webhook=f"http://127.0.0.1:{hung_port}/",
         clear_cache_command="false",
     )
-    rollout = services.rollout_start(release=approved(), actor=team["erin"])
-    services.rollout_abort(rollout=rollout, actor=team["carol"], reason="bad canary")
-    services.rollback_continue(rollout.pk)
+    rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
+    lifecycle.rollout_abort(rollout=rollout, actor=team["carol"], reason="bad canary")
+    engine.rollback_continue(rollout.pk)
     steps = {s.name: s for s in rollout.rollback.steps.all()}
     assert steps["stop_canary"].status == "timed_out"
     assert steps["stop_canary"].detail == "timed out after 1s"
@@ -255,38 +255,38 @@ def test_a_failing_step_is_recorded_and_later_steps_still_run(
 def test_verification_and_overdue_reminders(
     approved: Callable[..., Release], team: dict[str, Any], clock: Any
 ) -> None:
-    rollout = services.rollout_start(release=approved(), actor=team["erin"])
-    services.rollout_abort(rollout=rollout, actor=team["carol"], reason="bad")
-    services.rollback_continue(rollout.pk)
+    rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
+    lifecycle.rollout_abort(rollout=rollout, actor=team["carol"], reason="bad")
+    engine.rollback_continue(rollout.pk)
     feed("backend", "v2.0.3", "stable", at(0), 600, requests=1000, errors=1)
     clock.move_to(at(599))
-    assert services.tick()["verified"] == 0
+    assert engine.tick()["verified"] == 0
     clock.move_to(at(600))
-    assert services.tick()["verified"] == 1
+    assert engine.tick()["verified"] == 1
     rollout.rollback.refresh_from_db()
     assert rollout.rollback.verification["result"] == "passed"
 
     clock.move_to(at(86_399))
-    assert services.actions_remind_overdue() == 0
+    assert followups.actions_remind_overdue() == 0
     clock.move_to(at(86_400))
-    assert services.actions_remind_overdue() == 5
-    assert services.actions_remind_overdue() == 0
+    assert followups.actions_remind_overdue() == 5
+    assert followups.actions_remind_overdue() == 0
     assert AuditEvent.objects.filter(action="post_rollback.overdue").count() == 5
     action = rollout.actions.first()
-    services.action_close(action=action, actor=team["sam"], notes="done")
+    followups.action_close(action=action, actor=team["sam"], notes="done")
     with pytest.raises(Conflict):
-        services.action_close(action=action, actor=team["sam"])
+        followups.action_close(action=action, actor=team["sam"])
 
 
 def test_a_tick_without_a_transition_writes_no_history(
     approved: Callable[..., Release], team: dict[str, Any], clock: Any
 ) -> None:
-    rollout = services.rollout_start(release=approved(), actor=team["erin"])
+    rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
     healthy_until(rollout, 600)
     before = rollout.history.count()
     for second in (60, 120, 180):
         clock.move_to(at(second))
-        services.tick()
+        engine.tick()
     rollout.refresh_from_db()
     assert rollout.history.count() == before
     assert rollout.last_analysis["at"] == "2026-11-26T14:03:00Z"
@@ -300,7 +300,7 @@ def test_a_required_customer_notice_must_go_out_its_lead_time_before_deploy(
     release = approved(change_types=["ui_redesign"])  # requires a notice
     assert release.items.get(key="customer_notice_sent").status == "passed"
     with pytest.raises(Conflict) as refused:
-        services.rollout_start(release=release, actor=team["erin"])
+        lifecycle.rollout_start(release=release, actor=team["erin"])
     assert refused.value.blocking == ["Customer notice: none sent for this release"]
     notice = notice_create(
         template="scheduled_maintenance",
@@ -311,6 +311,6 @@ def test_a_required_customer_notice_must_go_out_its_lead_time_before_deploy(
     notice_send(notice.pk)
     clock.move_to(at(86_399))
     with pytest.raises(Conflict, match="lead time"):
-        services.rollout_start(release=release, actor=team["erin"])
+        lifecycle.rollout_start(release=release, actor=team["erin"])
     clock.move_to(at(86_400))
-    assert services.rollout_start(release=release, actor=team["erin"]).state == "running"
+    assert lifecycle.rollout_start(release=release, actor=team["erin"]).state == "running"

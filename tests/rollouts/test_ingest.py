@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from rollouts.analysis import histogram_quantile
+from rollouts.metrics.base import histogram_quantile
 from rollouts.models import MetricSample
 
 pytestmark = pytest.mark.django_db
@@ -153,7 +153,7 @@ def test_quantile_in_the_inf_bucket_is_the_highest_finite_bound() -> None:
 def test_old_samples_are_pruned_after_the_retention(settings: Any) -> None:
     import time_machine
 
-    from rollouts.services import metrics_prune
+    from rollouts.metrics.push import metrics_prune
     from tests.rollouts.conftest import at, feed
 
     settings.METRICS_RETENTION_DAYS = 30

@@ -13,7 +13,7 @@ from django.db import connection
 from governance.audit import audit_verify
 from governance.models import AuditEvent, Release
 from portal.errors import Conflict
-from rollouts import services
+from rollouts import engine, lifecycle
 from rollouts.models import Rollout
 from tests.rollouts.conftest import T0, at, feed
 
@@ -45,10 +45,10 @@ def test_concurrent_ticks_advance_a_phase_exactly_once(
     approved: Callable[..., Release], team: dict[str, Any]
 ) -> None:
     with time_machine.travel(T0, tick=False) as clock:
-        rollout = services.rollout_start(release=approved(), actor=team["erin"])
+        rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
         feed("backend", "v2.1.0", "canary", at(0), 3600)
         clock.move_to(at(600))
-        run_all([services.tick] * 10)
+        run_all([engine.tick] * 10)
         rollout.refresh_from_db()
         assert (rollout.phase_index, rollout.weight) == (1, 5)
         assert AuditEvent.objects.filter(action="rollout.advanced").count() == 1
@@ -57,12 +57,12 @@ def test_concurrent_ticks_advance_a_phase_exactly_once(
 def test_twenty_racing_aborts_promotes_and_ticks_have_one_winner(
     approved: Callable[..., Release], team: dict[str, Any]
 ) -> None:
-    rollout = services.rollout_start(release=approved(), actor=team["erin"])
-    abort = lambda: services.rollout_abort(rollout=rollout, actor=team["carol"], reason="race")  # noqa: E731
-    promote = lambda: services.rollout_promote(  # noqa: E731
+    rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
+    abort = lambda: lifecycle.rollout_abort(rollout=rollout, actor=team["carol"], reason="race")  # noqa: E731
+    promote = lambda: lifecycle.rollout_promote(  # noqa: E731
         rollout=rollout, actor=team["carol"], mode="manual", confirmed=True
     )
-    calls: list[Callable[[], Any]] = [abort] * 8 + [promote] * 8 + [services.tick] * 4
+    calls: list[Callable[[], Any]] = [abort] * 8 + [promote] * 8 + [engine.tick] * 4
     results = run_all(calls)
     actions = results[:16]
     winners = [r for r in actions if isinstance(r, Rollout)]

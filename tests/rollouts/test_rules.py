@@ -9,8 +9,10 @@ import pytest
 import time_machine
 
 from governance.models import Release
-from rollouts import services
-from rollouts.analysis import WindowStats, analyse, next_state
+from rollouts import engine, lifecycle
+from rollouts.analysis.judge import analyse
+from rollouts.analysis.rules import next_state
+from rollouts.metrics.base import WindowStats
 from rollouts.models import AbortRule, Rollout
 from tests.rollouts.conftest import T0, at, feed
 
@@ -34,7 +36,7 @@ def running(
     approved: Callable[..., Release], team: dict[str, Any]
 ) -> Iterator[tuple[Rollout, Any]]:
     with time_machine.travel(T0, tick=False) as clock:
-        yield services.rollout_start(release=approved(), actor=team["erin"]), clock
+        yield lifecycle.rollout_start(release=approved(), actor=team["erin"]), clock
 
 
 def rule_state(rollout: Rollout, name: str) -> str:
@@ -50,15 +52,15 @@ def test_each_seeded_rule_fires_exactly_at_its_duration(
     rule = AbortRule.objects.get(name=name)
     feed("backend", "v2.1.0", "canary", at(0), 7200, **BAD[name])
     clock.move_to(at(60))
-    services.tick()
+    engine.tick()
     if rule.duration_s:
         assert rule_state(rollout, name) == "pending"
         clock.move_to(at(60 + rule.duration_s - 1))
-        services.tick()
+        engine.tick()
         assert rule_state(rollout, name) == "pending"
         assert rollout.state == "running"
         clock.move_to(at(60 + rule.duration_s))
-        services.tick()
+        engine.tick()
     rollout.refresh_from_db()
     if rule.action == "rollback":
         assert rollout.state in ("rolling_back", "rolled_back")
@@ -85,10 +87,10 @@ def test_a_dip_below_the_threshold_restarts_the_timer(running: tuple[Rollout, An
         (599, "pending"),
     ]:
         clock.move_to(at(moment))
-        services.tick()
+        engine.tick()
         assert rule_state(rollout, "error_rate") == expected, moment
     clock.move_to(at(600))
-    services.tick()
+    engine.tick()
     rollout.refresh_from_db()
     assert rollout.state in ("rolling_back", "rolled_back")
 
@@ -98,14 +100,14 @@ def test_no_data_keeps_the_timer_but_never_fires_or_passes(running: tuple[Rollou
     feed("backend", "v2.1.0", "canary", at(0), 120, errors=100)
     feed("backend", "v2.1.0", "canary", at(400), 3600, errors=100)
     clock.move_to(at(60))
-    services.tick()
+    engine.tick()
     clock.move_to(at(360))  # the window (300, 360] is empty
-    services.tick()
+    engine.tick()
     assert rule_state(rollout, "error_rate") == "no_data"
     assert rollout.state == "running"
     assert rollout.last_analysis["verdict"] != "healthy"
     clock.move_to(at(410))  # data again, condition true, held since 60
-    services.tick()
+    engine.tick()
     rollout.refresh_from_db()
     assert rollout.state in ("rolling_back", "rolled_back")
 
@@ -127,12 +129,12 @@ def test_a_resumed_rollout_is_not_paused_again_by_the_same_firing_rule(
     rollout, clock = running
     feed("backend", "v2.1.0", "canary", at(0), 7200, complaints=11)
     clock.move_to(at(60))
-    services.tick()
+    engine.tick()
     rollout.refresh_from_db()
     assert rollout.state == "paused"
-    services.rollout_resume(rollout=rollout, actor=team["sam"])
+    lifecycle.rollout_resume(rollout=rollout, actor=team["sam"])
     clock.move_to(at(90))
-    services.tick()
+    engine.tick()
     assert rule_state(rollout, "complaints") == "firing"
     assert rollout.state == "running"
 
@@ -145,7 +147,7 @@ def test_complaints_entered_by_people_count_too(running: tuple[Rollout, Any]) ->
         service="backend", version="v2.1.0", count=11, reported_by="support", at=at(30)
     )
     clock.move_to(at(60))
-    services.tick()
+    engine.tick()
     rollout.refresh_from_db()
     assert rollout.state == "paused"
 
@@ -199,16 +201,16 @@ def test_throughput_below_the_weight_fails_validation(running: tuple[Rollout, An
 def test_without_data_a_phase_is_extended_once_then_paused(running: tuple[Rollout, Any]) -> None:
     rollout, clock = running
     clock.move_to(at(600))
-    services.tick()
+    engine.tick()
     rollout.refresh_from_db()
     assert rollout.state == "running"
     assert rollout.phases.get(index=0).extended
     clock.move_to(at(1199))
-    services.tick()
+    engine.tick()
     rollout.refresh_from_db()
     assert rollout.state == "running"
     clock.move_to(at(1200))
-    services.tick()
+    engine.tick()
     rollout.refresh_from_db()
     assert rollout.state == "paused"
     assert "Insufficient data" in rollout.pause_reason

@@ -95,8 +95,8 @@ class Command(BaseCommand):
 
     def _seed_rollouts(self, User: Any) -> None:
         """Fresh demo versions each run, approved and deployed, unless one is still active."""
+        from rollouts.lifecycle import active_rollout, rollout_start
         from rollouts.models import Rollout
-        from rollouts.services import active_rollout, rollout_start
 
         signers = {
             role: User.objects.get(username=name)

@@ -10,7 +10,8 @@ from django.db import close_old_connections, connection
 
 from comms import tasks as comms_tasks
 from comms.alerts import alert_quietly
-from rollouts.services import actions_remind_overdue, tick
+from rollouts.engine import tick
+from rollouts.followups import actions_remind_overdue
 
 logger = structlog.get_logger(__name__)
 

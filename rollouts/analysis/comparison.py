@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from portal import clock
-from rollouts.analysis import WindowStats, window_stats
 from rollouts.choices import Variant
+from rollouts.metrics.base import WindowStats, metrics_source
 from rollouts.models import ConversionTarget, MetricThreshold, Rollout, RuleState
 
 ERROR_WINDOWS = {"5m": 300, "15m": 900, "1h": 3600, "24h": 86_400}
@@ -38,15 +38,15 @@ class Levels:
 
 
 def _windows(rollout: Rollout, seconds: int, now: datetime) -> tuple[WindowStats, WindowStats]:
-    start = now - clock.scaled(seconds)
-    canary = window_stats(
+    start, source = now - clock.scaled(seconds), metrics_source()
+    canary = source.window(
         service=rollout.service,
         variant=Variant.CANARY,
         version=rollout.version,
         start=start,
         end=now,
     )
-    stable = window_stats(service=rollout.service, variant=Variant.STABLE, start=start, end=now)
+    stable = source.window(service=rollout.service, variant=Variant.STABLE, start=start, end=now)
     return canary, stable
 
 

@@ -1,0 +1,278 @@
+"""The engine's tick: for each live rollout, read (its metrics, through the metrics
+source), judge (`analysis.judge.analyse`: abort rules, then the phase's gates), decide
+(rollback, pause, extend, advance, promote or nothing) and act (a transition from
+`lifecycle`, then the router call after the commit). Then it carries every rollback on
+(`rollback`: each due step claimed, run and recorded) and verifies finished ones.
+
+Live rollouts are locked together (SKIP LOCKED) while they are judged, so two ticks at
+once do the work once; the transaction holds no outside call. Rollback continuations run
+in worker threads, one per rollout, and the tick waits for them only briefly
+(`CANARY_ROLLBACK_WAIT_S`, default 1 s): a hook that hangs until its timeout holds up its
+own rollback, never another rollout's tick.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.db import connection, transaction
+
+from comms.alerts import alert_quietly
+from comms.services import incident_update_for_rollout, other_open_incidents
+from portal import clock
+from portal.bulk import update_rows
+from rollouts.analysis.judge import Analysis, analyse
+from rollouts.analysis.rules import TickData, prepare
+from rollouts.analysis.validation import verification_checks
+from rollouts.choices import (
+    FAILED_STEPS,
+    Decision,
+    Event,
+    PhaseVerdict,
+    PromoteMode,
+    RollbackMode,
+    RolloutState,
+    VerificationResult,
+)
+from rollouts.lifecycle import (
+    VERIFY_AFTER_S,
+    audit,
+    check,
+    continue_in_background,
+    finish_rollback,
+    pause,
+    promote,
+    save,
+    start_rollback,
+)
+from rollouts.models import Rollback, Rollout
+from rollouts.rollback import run_claimed, run_next
+from rollouts.traffic.base import push, traffic_adapter
+
+logger = structlog.get_logger(__name__)
+
+Act = Callable[[], Any]
+_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="rollback")
+_running: dict[int, Future[str]] = {}  # rollout id → its continuation in this process
+_running_lock = threading.Lock()
+
+
+def tick() -> dict[str, int]:
+    """One engine tick over every active rollout; safe to run twice at once."""
+    counts = dict.fromkeys(
+        ("checked", "advanced", "promoted", "paused", "rolled_back", "rollback_steps"), 0
+    )
+    after: list[Act] = []
+    with transaction.atomic():
+        rollouts = list(
+            Rollout.objects.select_for_update(skip_locked=True).filter(
+                state__in=[RolloutState.RUNNING, RolloutState.MONITORING]
+            )
+        )
+        now = clock.now()
+        data = prepare(rollouts, now)
+        # Judge every rollout first, then act: the transitions' audit events (and the
+        # audit trail's lock) come last, just before the commit.
+        verdicts = [(rollout, _judge(rollout, now, data)) for rollout in rollouts]
+        data.flush()
+        quiet = []
+        for rollout, result in verdicts:
+            outcome = "checked" if result is None else _act(rollout, now, result, after)
+            counts["checked"] += 1
+            if outcome == "checked":
+                quiet.append(rollout)
+            elif outcome in counts:
+                counts[outcome] += 1
+        # An update, not save(): a verdict every tick is not a change worth a history row.
+        update_rows(quiet, ["last_analysis"])
+    for act in after:  # committed: router calls, first rollback steps, alerts
+        act()
+    counts["rollback_steps"] = continue_rollbacks()
+    due = Rollback.objects.filter(verified_at=None, verify_at__lte=clock.now())
+    counts["verified"] = sum(
+        rollback_verify(rollout_id) is not None
+        for rollout_id in due.values_list("rollout_id", flat=True)
+    )
+    return counts
+
+
+def _judge(rollout: Rollout, now: datetime, data: TickData) -> Analysis | None:
+    """The rollout's verdict, kept on it; None when there is nothing to decide."""
+    decision_point = now >= rollout.phase_ends_at
+    result = analyse(rollout, now, data, validate=decision_point)
+    rollout.last_analysis = result.as_json()
+    if result.action == Decision.NONE and not decision_point:
+        return None
+    return result
+
+
+def _act(rollout: Rollout, now: datetime, result: Analysis, after: list[Act]) -> str:
+    """Act on one locked rollout's verdict; transitions run in a savepoint, so a failure
+    on one rollout is logged and leaves the others to this tick."""
+    try:
+        with transaction.atomic():
+            outcome, act = _transition(rollout, now, result)
+    except Exception:
+        logger.exception("tick_failed", rollout=rollout.pk)
+        return "checked"
+    if act is not None:
+        after.append(act)
+    return outcome
+
+
+def _transition(rollout: Rollout, now: datetime, result: Analysis) -> tuple[str, Act | None]:
+    if result.action == Decision.ROLLBACK:
+        first, token = start_rollback(
+            rollout, mode=RollbackMode.INSTANT, reason=result.reason, trigger=f"rule {result.rule}"
+        )
+        continue_in_background(rollout)
+        return "rolled_back", lambda: run_claimed(rollout, first, token)
+    if result.action == Decision.PAUSE:
+        pause(rollout, result.reason)
+        summary = f"{rollout.service} {rollout.version} paused: {result.reason}"
+        details = {"rule": result.rule, "rollout": rollout.pk}
+        source = f"canary-portal/{rollout.service}"
+        return "paused", lambda: alert_quietly(
+            summary=summary, source=source, severity="warning", details=details
+        )
+    if result.validation_passed:
+        if rollout.state == RolloutState.MONITORING:
+            if rollout.auto_promote:
+                promote(rollout, None, PromoteMode.AUTO)
+                return "promoted", lambda: push(
+                    rollout,
+                    "the promotion",
+                    lambda: traffic_adapter().route_all_to_stable(
+                        rollout.service, stable_version=rollout.version
+                    ),
+                )
+        else:
+            advance(rollout, now)
+            weight = rollout.weight
+            return "advanced", lambda: push(
+                rollout,
+                f"weight {weight}%",
+                lambda: traffic_adapter().set_weight(rollout.service, weight),
+            )
+    elif result.inconclusive:
+        return ("checked" if extend_phase(rollout, now) else "paused"), None
+    return "checked", None
+
+
+def advance(rollout: Rollout, now: datetime) -> None:
+    """The next phase of a rollout whose row the caller holds; its weight is pushed to the
+    router after the commit."""
+    phase = rollout.phases.get(index=rollout.phase_index + 1)
+    if phase.weight >= 100:
+        check(rollout, RolloutState.MONITORING, "advance")
+    rollout.phases.filter(index=rollout.phase_index).update(
+        ended_at=now, verdict=PhaseVerdict.PASSED
+    )
+    phase.started_at = now
+    phase.save(update_fields=["started_at"])
+    rollout.phase_index, rollout.weight = phase.index, phase.weight
+    rollout.phase_started_at = now
+    rollout.phase_ends_at = now + timedelta(seconds=phase.duration_s)
+    if phase.weight >= 100:
+        rollout.state = RolloutState.MONITORING
+    save(rollout)
+    audit(rollout, Event.ADVANCED, phase=phase.index)
+
+
+def extend_phase(rollout: Rollout, now: datetime) -> bool:
+    """A phase without enough data is extended once (True), then paused for a steward."""
+    phase = rollout.phases.get(index=rollout.phase_index)
+    if not phase.extended:
+        phase.extended = True
+        phase.save(update_fields=["extended"])
+        rollout.phase_ends_at = now + timedelta(seconds=phase.duration_s)
+        save(rollout)
+        audit(rollout, Event.PHASE_EXTENDED, phase=phase.index, reason="insufficient data")
+        return True
+    pause(rollout, "Insufficient data after one extension: a steward decides.")
+    return False
+
+
+def rollback_continue(rollout_id: int) -> str:
+    """Run the rollback steps that are due, one claimed step at a time, holding no lock;
+    finish the rollback when every step has a result."""
+    rollout = (
+        Rollout.objects.select_related("rollback")
+        .filter(pk=rollout_id, state=RolloutState.ROLLING_BACK)
+        .first()
+    )
+    if rollout is None:
+        return "not rolling back"
+    while (outcome := run_next(rollout)) == "ran":
+        pass
+    if outcome != "done":
+        return outcome
+    failed = rollout.rollback.steps.filter(status__in=FAILED_STEPS)
+    finished = finish_rollback(rollout_id, list(failed.values_list("name", flat=True)))
+    return finished.state if finished else "finished elsewhere"
+
+
+def _continue_here(rollout_id: int) -> str:
+    try:
+        return rollback_continue(rollout_id)
+    except Exception:
+        logger.exception("rollback_continue_failed", rollout=rollout_id)
+        return "failed"
+    finally:
+        connection.close()
+
+
+def continue_rollbacks() -> int:
+    """Carry on every rollback: in worker threads (each its own connection), waiting at
+    most CANARY_ROLLBACK_WAIT_S for them; inline when called inside a transaction, whose
+    rows other connections could not see."""
+    ids = list(Rollout.objects.filter(state=RolloutState.ROLLING_BACK).values_list("pk", flat=True))
+    if connection.in_atomic_block:
+        for rollout_id in ids:
+            rollback_continue(rollout_id)
+        return len(ids)
+    futures = []
+    with _running_lock:
+        for rollout_id in ids:
+            running = _running.get(rollout_id)
+            if running is None or running.done():
+                _running[rollout_id] = running = _pool.submit(_continue_here, rollout_id)
+            futures.append(running)
+    wait(futures, timeout=settings.CANARY_ROLLBACK_WAIT_S)
+    return len(ids)
+
+
+def rollback_verify(rollout_id: int) -> dict[str, Any] | None:
+    """Ten minutes after a rollback: stable's error rate and p95 under the plan's limits,
+    and no incident still open."""
+    with transaction.atomic():
+        rollback = (
+            Rollback.objects.select_for_update(skip_locked=True)
+            .filter(rollout_id=rollout_id, verified_at=None)
+            .first()
+        )
+        if rollback is None or rollback.finished_at is None:
+            return None
+        rollout = rollback.rollout
+        rollback.verification = verification = verification_checks(
+            rollout,
+            rollback.finished_at,
+            clock.scaled(VERIFY_AFTER_S).total_seconds(),
+            other_open_incidents(rollout),
+        )
+        checks = verification["checks"]
+        incident_update_for_rollout(
+            rollout,
+            verified=verification["result"] == VerificationResult.PASSED,
+            detail=", ".join(name for name, check in checks.items() if not check["ok"]),
+        )
+        rollback.verified_at = clock.now()
+        rollback.save()
+        audit(rollout, Event.ROLLBACK_VERIFIED, result=verification["result"])
+        return verification

@@ -1,0 +1,350 @@
+"""Rollout transitions. Every state change passes the one guard (`locked`, or `check`
+for a row the caller already holds): it locks the rollout row and checks TRANSITIONS,
+so a tick, a steward and the kill switch racing on one rollout give one winner and a
+Conflict (409) to the rest; each writes history and an audit event, and commits.
+
+Slow work happens after the commit, outside any row or audit lock: the router call
+(with its deadline) and, for an abort, the rollback's first step (claimed in the
+transition, run as soon as it commits, so the canary's traffic is at 0 when the kill
+switch answers)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from django.db import IntegrityError, transaction
+from django.dispatch import Signal
+
+from comms.notices import notice_lead_problem
+from comms.services import incident_open_for_rollout
+from governance.audit import audit_append
+from governance.choices import Risk
+from governance.models import Release
+from governance.services import release_mark_deployed
+from portal import clock
+from portal.errors import Conflict, Invalid
+from rollouts.choices import (
+    ACTIVE_STATES,
+    Event,
+    PhaseVerdict,
+    PromoteMode,
+    RollbackMode,
+    RolloutState,
+)
+from rollouts.followups import actions_schedule
+from rollouts.models import (
+    Phase,
+    Plan,
+    Rollback,
+    RollbackStep,
+    Rollout,
+    TrafficSplit,
+)
+from rollouts.reports import incident_report
+from rollouts.rollback import plan_steps, run_claimed
+from rollouts.traffic.base import push, traffic_adapter
+
+logger = structlog.get_logger(__name__)
+
+VERIFY_AFTER_S = 600
+# Sent inside the transition's transaction; `rollout_id` says which.
+rollback_started = Signal()
+ACTIONS_DUE_S = 86_400
+
+S = RolloutState
+# The one table of what a rollout may become from each state (see DESIGN.md).
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.RUNNING: frozenset({S.PAUSED, S.MONITORING, S.PROMOTED, S.ROLLING_BACK}),
+    S.PAUSED: frozenset({S.RUNNING, S.MONITORING, S.PROMOTED, S.ROLLING_BACK}),
+    S.MONITORING: frozenset({S.PAUSED, S.PROMOTED, S.ROLLING_BACK}),
+    S.ROLLING_BACK: frozenset({S.ROLLED_BACK, S.ABORTED}),
+    S.PROMOTED: frozenset(),
+    S.ROLLED_BACK: frozenset(),
+    S.ABORTED: frozenset(),
+}
+
+
+def check(rollout: Rollout, to: str, doing: str) -> None:
+    """The guard: Conflict unless the rollout may go from its state to `to`."""
+    if to not in TRANSITIONS[rollout.state]:
+        raise Conflict(f"Rollout {rollout.pk} is {rollout.state}: it cannot {doing}.")
+
+
+def locked(rollout_id: int, to: str, doing: str) -> Rollout:
+    """Lock the rollout's row and pass the guard."""
+    rollout = Rollout.objects.select_for_update().filter(pk=rollout_id).first()
+    if rollout is None:
+        raise Invalid(f"Rollout {rollout_id} does not exist.")
+    check(rollout, to, doing)
+    return rollout
+
+
+def audit(rollout: Rollout, action: str, actor: Any = None, **data: Any) -> None:
+    audit_append(
+        action=f"rollout.{action}",
+        actor=actor,
+        actor_name=data.pop("actor_name", None),
+        obj=rollout,
+        release_id=rollout.release_id,
+        data={
+            "service": rollout.service,
+            "version": rollout.version,
+            "state": rollout.state,
+            "weight": rollout.weight,
+            **data,
+        },
+    )
+
+
+def save(rollout: Rollout, actor: Any = None) -> None:
+    rollout._history_user = actor  # type: ignore[attr-defined]
+    rollout.save()
+
+
+def _scaled_s(seconds: float) -> int:
+    return max(1, round(clock.scaled(seconds).total_seconds()))
+
+
+def active_rollout(service: str) -> Rollout | None:
+    return Rollout.objects.filter(service=service, state__in=ACTIVE_STATES).first()
+
+
+def rollout_start(
+    *, release: Release, actor: Any, plan: str | None = None, stable_version: str = ""
+) -> Rollout:
+    """Deploy: refuses (409 with `blocking`) unless the gate is ready and the service is free."""
+    plan_name = plan or ("high_risk" if release.risk == Risk.CRITICAL else "standard")
+    chosen = Plan.objects.filter(name=plan_name).first()
+    if chosen is None:
+        raise Invalid(f"Unknown plan {plan_name!r}.")
+    now = clock.now()
+    try:
+        with transaction.atomic():
+            busy = active_rollout(release.service)
+            if busy is not None:
+                reason = f"Rollout {busy.pk} of {busy.service} {busy.version} is {busy.state}"
+                raise Conflict(
+                    f"Another rollout of {release.service} is active.", blocking=[reason]
+                )
+            notice_problem = notice_lead_problem(release, now)
+            if notice_problem:
+                raise Conflict(
+                    "The customer notice has not had its lead time.", blocking=[notice_problem]
+                )
+            release = release_mark_deployed(release=release, actor=actor)
+            split = TrafficSplit.objects.filter(service=release.service).first()
+            stable = stable_version or (split.stable_version if split else "")
+            steps = [*chosen.steps, {"weight": 100, "duration_s": chosen.monitoring_s}]
+            first = steps[0]
+            rollout = Rollout(
+                release=release,
+                service=release.service,
+                version=release.version,
+                stable_version=stable,
+                plan=chosen.name,
+                state=RolloutState.RUNNING,
+                weight=first["weight"],
+                phase_started_at=now,
+                phase_ends_at=now + timedelta(seconds=_scaled_s(first["duration_s"])),
+                monitoring_s=_scaled_s(chosen.monitoring_s),
+                started_by=actor,
+                started_by_name=actor.get_username(),
+            )
+            save(rollout, actor)
+            Phase.objects.bulk_create(
+                Phase(
+                    rollout=rollout,
+                    index=i,
+                    weight=step["weight"],
+                    duration_s=_scaled_s(step["duration_s"]),
+                    started_at=now if i == 0 else None,
+                )
+                for i, step in enumerate(steps)
+            )
+            audit(rollout, Event.STARTED, actor, plan=chosen.name, stable_version=stable)
+    except IntegrityError:
+        raise Conflict(f"Another rollout of {release.service} is active.") from None
+    push(
+        rollout,
+        f"weight {rollout.weight}%",
+        lambda: traffic_adapter().set_weight(
+            rollout.service,
+            rollout.weight,
+            canary_version=rollout.version,
+            stable_version=stable,
+            salt=rollout.salt,
+        ),
+    )
+    return rollout
+
+
+def rollout_pause(*, rollout: Rollout, actor: Any, reason: str = "") -> Rollout:
+    with transaction.atomic():
+        rollout = locked(rollout.pk, RolloutState.PAUSED, "pause")
+        pause(rollout, reason or "paused by a steward", actor)
+    return rollout
+
+
+def pause(rollout: Rollout, reason: str, actor: Any = None) -> None:
+    """Pause a rollout whose row the caller holds."""
+    check(rollout, RolloutState.PAUSED, "pause")
+    now = clock.now()
+    rollout.paused_from, rollout.state = rollout.state, RolloutState.PAUSED
+    rollout.paused_at, rollout.pause_reason = now, reason
+    rollout.paused_remaining_s = max(0.0, (rollout.phase_ends_at - now).total_seconds())
+    save(rollout, actor)
+    audit(rollout, Event.PAUSED, actor, reason=reason)
+
+
+def rollout_resume(*, rollout: Rollout, actor: Any) -> Rollout:
+    with transaction.atomic():
+        rollout = locked(rollout.pk, RolloutState.RUNNING, "resume")
+        now = clock.now()
+        rollout.state = rollout.paused_from or RolloutState.RUNNING
+        # The phase keeps the time it had left when it was paused.
+        rollout.phase_ends_at = now + timedelta(seconds=rollout.paused_remaining_s or 0)
+        rollout.paused_at, rollout.paused_from, rollout.paused_remaining_s = None, "", None
+        rollout.pause_reason = ""
+        save(rollout, actor)
+        audit(rollout, Event.RESUMED, actor)
+    return rollout
+
+
+def rollout_promote(*, rollout: Rollout, actor: Any, mode: str, confirmed: bool) -> Rollout:
+    """`manual` promotes now (confirmation required); `auto` promotes when validation passes
+    at the end of the monitoring period."""
+    if mode not in PromoteMode.values:
+        raise Invalid("mode must be manual or auto.")
+    if mode == PromoteMode.MANUAL and confirmed is not True:
+        raise Invalid("A manual promotion needs confirmed: true.")
+    with transaction.atomic():
+        rollout = locked(rollout.pk, RolloutState.PROMOTED, "be promoted")
+        if mode == PromoteMode.AUTO:
+            rollout.auto_promote = True
+            save(rollout, actor)
+            audit(rollout, Event.AUTO_PROMOTE_SET, actor)
+            return rollout
+        promote(rollout, actor, PromoteMode.MANUAL)
+    push(
+        rollout,
+        "the promotion",
+        lambda: traffic_adapter().route_all_to_stable(
+            rollout.service, stable_version=rollout.version
+        ),
+    )
+    return rollout
+
+
+def promote(rollout: Rollout, actor: Any, how: str) -> None:
+    """Promote a rollout whose row the caller holds; then push the traffic after commit."""
+    check(rollout, RolloutState.PROMOTED, "be promoted")
+    now = clock.now()
+    rollout.phases.filter(index=rollout.phase_index).update(
+        ended_at=now, verdict=PhaseVerdict.PROMOTED
+    )
+    rollout.state, rollout.weight, rollout.ended_at = RolloutState.PROMOTED, 100, now
+    save(rollout, actor)
+    audit(rollout, Event.PROMOTED, actor, how=str(how))
+
+
+def rollout_abort(
+    *,
+    rollout: Rollout,
+    actor: Any,
+    reason: str,
+    operator: str = "",
+    mode: str = RollbackMode.INSTANT,
+) -> Rollout:
+    """A person's abort (kill switch or abort action): the canary's traffic is at 0
+    when this returns; the other rollback steps continue in the background."""
+    if not reason.strip():
+        raise Invalid("An abort needs a reason.")
+    if mode not in RollbackMode.values:
+        raise Invalid("mode must be instant or gradual.")
+    with transaction.atomic():
+        rollout = locked(rollout.pk, RolloutState.ROLLING_BACK, "be aborted")
+        who = operator or actor.get_username()
+        first, token = start_rollback(
+            rollout,
+            mode=mode,
+            reason=reason,
+            trigger=f"aborted by {who}",
+            operator=who,
+            actor=actor,
+        )
+        continue_in_background(rollout)
+    # Committed: the first step runs now, outside the lock, before the caller answers.
+    run_claimed(rollout, first, token)
+    return rollout
+
+
+def start_rollback(
+    rollout: Rollout,
+    *,
+    mode: str,
+    reason: str,
+    trigger: str,
+    operator: str = "",
+    actor: Any = None,
+) -> tuple[RollbackStep, str]:
+    """Begin the rollback of a rollout whose row the caller holds. Returns its first step,
+    claimed, and the claim's token: the caller runs it (`run_claimed`) once it commits."""
+    check(rollout, RolloutState.ROLLING_BACK, "be aborted")
+    now = clock.now()
+    rollout.phases.filter(index=rollout.phase_index).update(
+        ended_at=now, verdict=PhaseVerdict.ABORTED if operator else PhaseVerdict.FAILED
+    )
+    rollback = Rollback.objects.create(
+        rollout=rollout,
+        mode=mode,
+        reason=reason,
+        trigger=trigger,
+        operator=operator,
+        from_weight=rollout.weight,
+        started_at=now,
+    )
+    first = plan_steps(rollback, now)
+    rollout.state = RolloutState.ROLLING_BACK
+    save(rollout, actor)
+    audit(
+        rollout,
+        Event.ROLLBACK_STARTED,
+        actor,
+        mode=mode,
+        reason=reason,
+        trigger=trigger,
+        operator=operator or None,
+    )
+    incident_open_for_rollout(rollout, reason)
+    return first
+
+
+def continue_in_background(rollout: Rollout) -> None:
+    """Hand the rest of the rollback to a worker (`rollouts.tasks` listens, after the
+    commit); without one, the engine's tick carries it on, so a dead broker delays nothing
+    that matters."""
+    rollback_started.send(sender=Rollout, rollout_id=rollout.pk)
+
+
+def finish_rollback(rollout_id: int, failed_steps: list[str]) -> Rollout | None:
+    """Every step has a result: the rollout is rolled back (or aborted, when a step failed),
+    its verification is scheduled and the guide's follow-ups are due within 24 h."""
+    with transaction.atomic():
+        rollout = Rollout.objects.select_for_update().filter(pk=rollout_id).first()
+        if rollout is None or rollout.state != RolloutState.ROLLING_BACK:
+            return None  # another worker finished it
+        to = RolloutState.ABORTED if failed_steps else RolloutState.ROLLED_BACK
+        check(rollout, to, "finish its rollback")
+        rollback = rollout.rollback
+        rollback.finished_at = clock.now()
+        rollback.verify_at = rollback.finished_at + clock.scaled(VERIFY_AFTER_S)
+        rollback.save()
+        rollout.state, rollout.ended_at = to, rollback.finished_at
+        rollout.incident_report = incident_report(rollout)
+        save(rollout)
+        due = rollback.finished_at + clock.scaled(ACTIONS_DUE_S)
+        actions_schedule(rollout, due)
+        audit(rollout, Event.ROLLED_BACK, failed_steps=failed_steps)
+    return rollout
