@@ -7,30 +7,28 @@ defence against a row that was written some other way."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
 
-# C0 controls except tab, line feed and carriage return; DEL and the C1 controls; lone
-# surrogates (which no UTF-8 file can hold).
-CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-MESSAGE = "Control characters are not allowed (line breaks and tabs are)."
+from portal.strict import UNPRINTABLE, text_problem
 
 
 def has_control(value: object) -> bool:
-    return isinstance(value, str) and CONTROL.search(value) is not None
+    return isinstance(value, str) and UNPRINTABLE.search(value) is not None
 
 
 def validate_text(value: Any) -> None:
-    """A Django validator: DRF fields and form fields both take it."""
-    if has_control(value):
-        raise ValidationError(MESSAGE, code="control_character")
+    """A Django validator, with the API's own rule and words (portal.strict): DRF fields
+    and form fields both take it."""
+    problem = text_problem(value, controls=True) if isinstance(value, str) else None
+    if problem:
+        raise ValidationError(f"Text {problem}.", code="control_character")
 
 
 def strip_control(value: str) -> str:
-    return CONTROL.sub("", value)
+    return UNPRINTABLE.sub("", value)
 
 
 class CleanTextForm(forms.ModelForm):

@@ -20,15 +20,16 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_DEPTH = 32
 
 _NUL_OR_SURROGATE = re.compile("[\x00\ud800-\udfff]")
-# What XML (the Atom feed, the mails) cannot carry: C0 controls but tab, LF and CR; DEL;
-# unpaired surrogates; the two non-characters U+FFFE and U+FFFF.
-_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+# What no text a person writes needs, and XML (the Atom feed, the mails) cannot carry or
+# should not: C0 controls but tab, LF and CR; DEL and the C1 controls; unpaired
+# surrogates; the two non-characters U+FFFE and U+FFFF.
+UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 def text_problem(value: str, *, controls: bool = False) -> str | None:
     """Why `value` cannot be stored as text (NUL, an unpaired surrogate, and with
     `controls` any control character but tab and line breaks), or None."""
-    found = (_UNPRINTABLE if controls else _NUL_OR_SURROGATE).search(value)
+    found = (UNPRINTABLE if controls else _NUL_OR_SURROGATE).search(value)
     if found is None:
         return None
     char = found.group()

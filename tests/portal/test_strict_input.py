@@ -179,7 +179,7 @@ def test_nul_or_a_surrogate_in_sample_text_is_a_400(
 
 def test_ingest_refuses_bad_text_when_called_in_process() -> None:
     from portal.errors import Invalid
-    from rollouts.ingest import ingest
+    from rollouts.metrics.ingest import ingest
 
     for change in ({"service": "a\u0000"}, {"conversions": {"\ud800": {}}}):
         with pytest.raises(Invalid):

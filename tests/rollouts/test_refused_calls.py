@@ -103,9 +103,11 @@ def test_an_authorised_callers_refused_body_is_summarised_with_clipped_fields(
 ) -> None:
     raw = json.dumps(
         {
-            "version": "\ud800" + "v" * 5000,
+            # Parsed (the strict parser refuses NUL and lone surrogates before any field
+            # is read), then refused by validation: control characters, confirmed false.
+            "version": "v" * 5000,
             "service": "\U0001f600" * 3000,
-            "reason": "\x01\x00" * 3000 + "é" * 3000,
+            "reason": "\x01\x02" * 3000 + "é" * 3000,
             "confirmed": False,
             "operator": '"\\' * 5000,
         }
@@ -117,8 +119,8 @@ def test_an_authorised_callers_refused_body_is_summarised_with_clipped_fields(
     assert (event.actor, event.data["status"]) == ("oscar", 400)
     assert event.data["body"] == {"bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
     fields = event.data["fields"]
-    assert fields["version"].startswith("\\ud800vvv") and fields["confirmed"] == "False"
-    assert "\x00" not in fields["reason"] and "\x01" not in fields["reason"]
+    assert fields["version"].startswith("vvv") and fields["confirmed"] == "False"
+    assert "\x02" not in fields["reason"] and "\x01" not in fields["reason"]
     assert audit_verify().ok
 
 
