@@ -20,6 +20,7 @@ from __future__ import annotations
 import secrets
 import subprocess
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -56,14 +57,16 @@ class Context:
     report: str | None = None
 
 
-class Step:
+class Step(ABC):
     name: ClassVar[str]
     timeout_s: ClassVar[int]
     # May a step whose worker died be run again? Only when running it twice is harmless.
     rerun_after_crash: ClassVar[bool] = True
 
+    @abstractmethod
     def run(self, ctx: Context) -> str:
-        raise NotImplementedError
+        """Do the step within `ctx.timeout`; the detail to record. Raise StepSkipped when
+        there is nothing to do, anything else when it failed."""
 
 
 STEPS: dict[str, type[Step]] = {}
