@@ -129,3 +129,18 @@ class ChecklistKey(models.TextChoices):
     DB_BACKUP_VERIFIED = "db_backup_verified", "Database backup verified"
     CONFIG_BACKUP_CREATED = "config_backup_created", "Configuration backup created"
     ARTIFACT_SNAPSHOT_TAKEN = "artifact_snapshot_taken", "Artifact registry snapshot taken"
+
+
+class RouterKind(models.TextChoices):
+    """What moves a service's traffic: only the embedded router is available today."""
+
+    EMBEDDED = "embedded", "Embedded (decision API and middleware)"
+    NGINX = "nginx", "nginx"
+    HAPROXY = "haproxy", "HAProxy"
+
+
+class MetricsSource(models.TextChoices):
+    """Where a service's canary metrics come from: only push is available today."""
+
+    PUSH = "push", "Push (ingest API)"
+    PROMETHEUS = "prometheus", "Prometheus"

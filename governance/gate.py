@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from governance.choices import Decision, ItemStatus, Role
-from governance.models import ChecklistItem, Release, Vote
+from governance.models import ChecklistItem, Release, Service, Vote
 from governance.roles import user_roles
+from governance.rules import path_matches
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,13 @@ class Gate:
     approvals_required: int
     approvals: int
     rejections: int
+    warnings: list[str]
 
     def as_json(self) -> dict[str, Any]:
         return {
             "ready": self.ready,
             "blocking": self.blocking,
+            "warnings": self.warnings,
             "checklist": [item_json(item) for item in self.items],
             "approvals": {
                 "required": self.approvals_required,
@@ -82,6 +85,18 @@ def _stale_reason(vote: Vote, release: Release, now: datetime, expiry: timedelta
     return None
 
 
+def coverage_warnings(release: Release) -> list[str]:
+    """Changed paths that no module of the release's service covers: shown, never blocking."""
+    service = Service.objects.filter(name=release.service).first()
+    if service is None:
+        return [f"Service {release.service} is not in the service catalogue"]
+    return [
+        f"{path} is not covered by any module of {service.name}"
+        for path in release.changed_paths
+        if not any(path_matches(module, path) for module in service.modules)
+    ]
+
+
 def gate_evaluate(release: Release, *, now: datetime, approval_expiry: timedelta) -> Gate:
     items = list(release.items.filter(required=True))
     votes = [
@@ -110,4 +125,5 @@ def gate_evaluate(release: Release, *, now: datetime, approval_expiry: timedelta
         approvals_required=release.approvals_required,
         approvals=approvals,
         rejections=len(rejecters),
+        warnings=coverage_warnings(release),
     )

@@ -11,8 +11,10 @@ from governance.choices import (
     ChecklistKey,
     Decision,
     ItemStatus,
+    MetricsSource,
     ReleaseState,
     Risk,
+    RouterKind,
     Section,
     Tier,
 )
@@ -85,6 +87,39 @@ class AuditEvent(models.Model):
     @property
     def data(self) -> Any:
         return json.loads(self.data_json)
+
+
+class Service(models.Model):
+    """A deployable service: its modules, its stable and canary URLs, its router and metrics."""
+
+    name = models.CharField(max_length=64, unique=True)
+    modules = models.JSONField(default=list, blank=True, help_text="Glob patterns of its paths.")
+    stable_url = models.URLField(max_length=500, blank=True)
+    canary_url = models.URLField(max_length=500, blank=True)
+    router = models.CharField(
+        max_length=16, choices=RouterKind.choices, default=RouterKind.EMBEDDED
+    )
+    listen = models.CharField(max_length=255, blank=True, editable=False)
+    nginx_dir = models.CharField(max_length=500, blank=True, editable=False)
+    reload_command = models.CharField(max_length=500, blank=True, editable=False)
+    haproxy_socket = models.CharField(max_length=500, blank=True, editable=False)
+    metrics = models.CharField(
+        max_length=16, choices=MetricsSource.choices, default=MetricsSource.PUSH
+    )
+    prometheus_url = models.URLField(max_length=500, blank=True, editable=False)
+    smoke_urls = models.JSONField(default=list, blank=True, editable=False)
+    webhooks = models.JSONField(default=dict, blank=True, editable=False)
+    staging = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, editable=False
+    )
+
+    history = tracked_history()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Release(models.Model):

@@ -169,3 +169,36 @@ def seed_governance(
         NoticePolicy.objects.get_or_create(
             change_type=change_type, defaults={"requires_notice": required}
         )
+
+
+_SHARED = ["**/migrations/**"]
+SERVICES: dict[str, tuple[list[str], str]] = {
+    "frontend": (
+        ["frontend/pages/**", "frontend/components/**", "frontend/api/**", *_SHARED],
+        "http://127.0.0.1:3000",
+    ),
+    "backend": (
+        [
+            "src/backend/api/**",
+            "src/backend/services/**",
+            "src/backend/models/**",
+            "src/backend/auth/**",
+            "src/backend/payments/**",
+            "src/backend/avatars/**",
+            *_SHARED,
+        ],
+        "http://127.0.0.1:8001",
+    ),
+}
+
+
+def seed_services(
+    Service: Any = None, services: dict[str, tuple[list[str], str]] = SERVICES
+) -> None:
+    """The guide's services (or the ones given), each only if missing."""
+    if Service is None:
+        from governance.models import Service
+    for name, (modules, stable_url) in services.items():
+        Service.objects.get_or_create(
+            name=name, defaults={"modules": modules, "stable_url": stable_url}
+        )

@@ -177,3 +177,16 @@ def seed_rollouts() -> None:
 
     seed_plans(models.Plan, models.Segment)
     seed_rules(models.AbortRule, models.MetricThreshold, models.ConversionTarget)
+
+
+DEMO_SERVICES: dict[str, tuple[list[str], str]] = {
+    "checkout": (["src/checkout/**", "**/migrations/**"], "http://127.0.0.1:8002"),
+    "search": (["src/search/**", "**/migrations/**"], "http://127.0.0.1:8003"),
+}
+
+
+def seed_demo_services() -> None:
+    """The demo's two extra services (the guide seeds frontend and backend)."""
+    from governance.seeds import seed_services
+
+    seed_services(services=DEMO_SERVICES)

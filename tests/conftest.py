@@ -130,10 +130,12 @@ def _reference_data(request: pytest.FixtureRequest) -> None:
             else "db"
         )
         from comms.seeds import seed_components, seed_templates
-        from governance.seeds import seed_governance
-        from rollouts.seeds import seed_rollouts
+        from governance.seeds import seed_governance, seed_services
+        from rollouts.seeds import seed_demo_services, seed_rollouts
 
         seed_governance()
+        seed_services()
+        seed_demo_services()
         seed_rollouts()
         seed_components()
         seed_templates()

@@ -5,7 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from governance.choices import ChangeType, Decision, ItemStatus, Tier
-from governance.models import AuditEvent, Release
+from governance.models import AuditEvent, Release, Service
 from portal.strict import StrictSerializer
 
 
@@ -51,6 +51,11 @@ class ReleaseWriteSerializer(StrictSerializer):
     )
     changelog = serializers.CharField(max_length=50_000, allow_blank=True, default="")
     rollback_plan = serializers.CharField(max_length=50_000, allow_blank=True, default="")
+
+    def validate_service(self, value: str) -> str:
+        if not Service.objects.filter(name=value).exists():
+            raise serializers.ValidationError(f"Unknown service: {value}.")
+        return value
 
 
 class ReleasePatchSerializer(ReleaseWriteSerializer):
@@ -143,6 +148,7 @@ class ApprovalsSerializer(serializers.Serializer):
 class GateSerializer(serializers.Serializer):
     ready = serializers.BooleanField()
     blocking = serializers.ListField(child=serializers.CharField())
+    warnings = serializers.ListField(child=serializers.CharField())
     checklist = ChecklistItemSerializer(many=True)
     approvals = ApprovalsSerializer()
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from governance.choices import MetricsSource, RouterKind
 from rollouts.choices import RolloutState
 
 
@@ -173,3 +174,19 @@ class SampleSerializer(serializers.Serializer):
 
 class MetricsBatchSerializer(serializers.Serializer):
     samples = SampleSerializer(many=True)
+
+
+class RouterStateSerializer(serializers.Serializer):
+    weight = serializers.IntegerField()
+    applied_at = serializers.DateTimeField(allow_null=True)
+    ok = serializers.BooleanField()
+
+
+class ServiceSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    modules = serializers.ListField(child=serializers.CharField())
+    stable_url = serializers.CharField()
+    canary_url = serializers.CharField()
+    router = serializers.ChoiceField(choices=RouterKind.choices)
+    metrics = serializers.ChoiceField(choices=MetricsSource.choices)
+    router_state = RouterStateSerializer()

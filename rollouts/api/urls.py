@@ -1,6 +1,6 @@
 from django.urls import path
 
-from rollouts.api import views
+from rollouts.api import services, views
 
 urlpatterns = [
     path("releases/<int:pk>/deploy/", views.Deploy.as_view(), name="release-deploy"),
@@ -11,5 +11,6 @@ urlpatterns = [
     path("rollouts/<int:pk>/resume/", views.resume_view, name="rollout-resume"),
     path("rollouts/<int:pk>/abort/", views.abort_view, name="rollout-abort"),
     path("routing/decide", views.RoutingDecide.as_view(), name="routing-decide"),
+    path("services/", services.ServiceList.as_view(), name="service-list"),
     path("metrics/", views.MetricsIngest.as_view(), name="metrics-ingest"),
 ]

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from governance.members import member_set_roles
 from governance.models import Release
 from governance.services import checklist_sign, release_create
+from rollouts.seeds import seed_demo_services
 
 DEMO_PASSWORD = "canary-demo"  # noqa: S105  (demo only; refused when DEBUG is off)
 
@@ -52,6 +53,7 @@ class Command(BaseCommand):
         admin = User.objects.filter(username="admin").first()
         if admin is None:
             User.objects.create_superuser("admin", "admin@example.com", DEMO_PASSWORD)
+        seed_demo_services()
         self._seed_releases(User)
         if options["rollouts"]:
             self._seed_rollouts(User)

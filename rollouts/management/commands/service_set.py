@@ -1,0 +1,76 @@
+"""`service_set NAME [...]`: create a service or change only the options given."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+
+from governance.choices import MetricsSource, RouterKind
+from governance.models import Service
+from rollouts.services_json import service_json
+
+NOT_YET = "not available yet in this version: only embedded/push"
+# Options of the contract whose consumers (router adapters, Prometheus, gates) are not built yet.
+REFUSED = {
+    "listen": "--listen",
+    "nginx_dir": "--nginx-dir",
+    "reload_command": "--reload-command",
+    "haproxy_socket": "--haproxy-socket",
+    "prometheus_url": "--prometheus-url",
+    "smoke_url": "--smoke-url",
+    "webhook": "--webhook",
+    "staging": "--staging",
+}
+
+
+def usage(message: str) -> CommandError:
+    return CommandError(message, returncode=2)
+
+
+class Command(BaseCommand):
+    help = "Create a service or change only the options given; prints it as JSON."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("name")
+        parser.add_argument("--module", action="append", dest="modules", metavar="GLOB")
+        parser.add_argument("--stable", metavar="URL")
+        parser.add_argument("--canary", metavar="URL")
+        parser.add_argument("--router", choices=RouterKind.values)
+        parser.add_argument("--metrics", choices=MetricsSource.values)
+        for dest, flag in REFUSED.items():
+            many = dest in {"smoke_url", "webhook"}
+            parser.add_argument(flag, dest=dest, action="append" if many else "store")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["router"] not in (None, RouterKind.EMBEDDED):
+            raise usage(f"--router {options['router']}: {NOT_YET}")
+        if options["metrics"] not in (None, MetricsSource.PUSH):
+            raise usage(f"--metrics {options['metrics']}: {NOT_YET}")
+        for dest, flag in REFUSED.items():
+            if options[dest] is not None:
+                raise usage(f"{flag}: {NOT_YET}")
+        name = options["name"]
+        with transaction.atomic():
+            service = Service.objects.select_for_update().filter(name=name).first()
+            service = service or Service(name=name)
+            if options["modules"] is not None:
+                if any(not glob.strip() for glob in options["modules"]):
+                    raise usage("--module: a glob may not be empty")
+                service.modules = options["modules"]
+            for option, field in (("stable", "stable_url"), ("canary", "canary_url")):
+                if options[option] is not None:
+                    setattr(service, field, options[option])
+            for field in ("router", "metrics"):
+                if options[field] is not None:
+                    setattr(service, field, options[field])
+            try:
+                service.full_clean(validate_unique=False)
+            except ValidationError as exc:
+                raise usage(f"{name}: {exc.message_dict}") from exc
+            service.save()
+        self.stdout.write(json.dumps(service_json(service), cls=DjangoJSONEncoder, indent=2))

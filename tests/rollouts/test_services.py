@@ -1,0 +1,169 @@
+"""The service catalogue: seeded services, `service_set`, `router_config`, the API."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import time_machine
+from django.core.management import CommandError, call_command
+
+from governance.models import Service
+from rollouts.models import TrafficSplit
+from tests.conftest import run_manage
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/services/"
+
+
+def service_set(*args: str) -> dict[str, Any]:
+    out = io.StringIO()
+    call_command("service_set", *args, stdout=out)
+    return json.loads(out.getvalue())
+
+
+def refused(*args: str) -> str:
+    with pytest.raises(CommandError) as raised:
+        call_command("service_set", *args, stdout=io.StringIO())
+    assert raised.value.returncode == 2
+    return str(raised.value)
+
+
+def test_the_guides_services_are_seeded() -> None:
+    frontend = Service.objects.get(name="frontend")
+    backend = Service.objects.get(name="backend")
+    assert frontend.stable_url == "http://127.0.0.1:3000"
+    assert backend.stable_url == "http://127.0.0.1:8001"
+    assert frontend.modules == [
+        "frontend/pages/**",
+        "frontend/components/**",
+        "frontend/api/**",
+        "**/migrations/**",
+    ]
+    assert "src/backend/payments/**" in backend.modules
+    assert "**/migrations/**" in backend.modules
+    assert (frontend.router, frontend.metrics) == ("embedded", "push")
+
+
+def test_service_set_creates_then_changes_only_the_options_given() -> None:
+    created = service_set(
+        "billing", "--module", "src/billing/**", "--stable", "http://127.0.0.1:9001/"
+    )
+    assert created["modules"] == ["src/billing/**"]
+    assert (created["stable_url"], created["canary_url"]) == ("http://127.0.0.1:9001/", "")
+    changed = service_set("billing", "--canary", "http://127.0.0.1:9002/")
+    assert (changed["stable_url"], changed["canary_url"]) == (
+        "http://127.0.0.1:9001/",
+        "http://127.0.0.1:9002/",
+    )
+    assert changed["modules"] == ["src/billing/**"]
+    replaced = service_set("billing", "--module", "a/**", "--module", "b/**")
+    assert replaced["modules"] == ["a/**", "b/**"]
+    assert service_set("billing", "--module", "a/**", "--module", "b/**") == replaced
+    assert (
+        service_set("billing", "--router", "embedded", "--metrics", "push")["router"] == "embedded"
+    )
+    assert Service.objects.filter(name="billing").count() == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--router", "nginx"],
+        ["--router", "haproxy"],
+        ["--metrics", "prometheus"],
+        ["--nginx-dir", "/etc/nginx/conf.d"],
+        ["--reload-command", "nginx -s reload"],
+        ["--haproxy-socket", "127.0.0.1:9999"],
+        ["--prometheus-url", "http://127.0.0.1:9090"],
+        ["--listen", "127.0.0.1:8080"],
+        ["--smoke-url", "/healthz"],
+        ["--webhook", "pre-rollout=http://127.0.0.1:1/"],
+        ["--staging", "frontend"],
+    ],
+)
+def test_what_this_version_cannot_do_is_refused_and_nothing_changes(args: list[str]) -> None:
+    before = Service.objects.get(name="backend")
+    message = refused("backend", "--stable", "http://changed:1/", *args)
+    assert "not available yet in this version: only embedded/push" in message
+    after = Service.objects.get(name="backend")
+    assert (after.stable_url, after.router, after.metrics) == (
+        before.stable_url,
+        before.router,
+        before.metrics,
+    )
+    assert not Service.objects.filter(name="nobody").exists()
+    refused("nobody", *args)
+    assert not Service.objects.filter(name="nobody").exists()
+
+
+def test_a_bad_value_exits_2_and_changes_nothing() -> None:
+    assert "stable_url" in refused("backend", "--module", "x/**", "--stable", "not a url")
+    assert Service.objects.get(name="backend").modules[0] == "src/backend/api/**"
+    refused("backend", "--module", " ")
+    assert Service.objects.get(name="backend").modules[0] == "src/backend/api/**"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_command_line_exits_2_on_a_refused_router() -> None:
+    done = run_manage("service_set", "backend", "--router", "nginx")
+    assert done.returncode == 2, done.stderr
+    assert "only embedded/push" in done.stderr
+    assert Service.objects.get(name="backend").router == "embedded"
+    done = run_manage("router_config", "nobody")
+    assert done.returncode == 2 and "unknown service: nobody" in done.stderr
+
+
+def test_router_config_says_where_the_embedded_split_lives() -> None:
+    TrafficSplit.objects.create(
+        service="backend", stable_version="v2.0.3", canary_version="v2.1.0", weight=5
+    )
+    out, err = io.StringIO(), io.StringIO()
+    call_command("router_config", "backend", stdout=out, stderr=err)
+    assert "the split lives in the portal" in err.getvalue()
+    split = json.loads(out.getvalue())
+    assert (split["router"], split["weight"], split["canary_version"]) == ("embedded", 5, "v2.1.0")
+    with pytest.raises(CommandError) as raised:
+        call_command("router_config", "nobody", stdout=out, stderr=err)
+    assert raised.value.returncode == 2
+
+
+def test_the_api_lists_services_with_the_router_state(
+    api: Callable[..., Any], token_for: Callable[..., str], engineer: Any
+) -> None:
+    with time_machine.travel("2026-03-01T10:00:00Z", tick=False):
+        TrafficSplit.objects.create(service="backend", canary_version="v2.1.0", weight=20)
+    body = api(token_for(engineer, "read")).get(URL).json()
+    by_name = {service["name"]: service for service in body}
+    assert set(by_name) >= {"backend", "frontend", "checkout", "search"}
+    backend = by_name["backend"]
+    assert set(backend) == {
+        "name",
+        "modules",
+        "stable_url",
+        "canary_url",
+        "router",
+        "metrics",
+        "router_state",
+    }
+    assert backend["router_state"] == {
+        "weight": 20,
+        "applied_at": "2026-03-01T10:00:00Z",
+        "ok": True,
+    }
+    assert by_name["frontend"]["router_state"]["weight"] == 0
+
+
+def test_the_api_refuses_without_token_wrong_scope_and_writes(
+    api: Callable[..., Any], token_for: Callable[..., str], engineer: Any
+) -> None:
+    for response, code in (
+        (api().get(URL), 401),
+        (api(token_for(engineer, "releases:write")).get(URL), 403),
+        (api(token_for(engineer, "read")).post(URL, {"name": "x"}, format="json"), 405),
+    ):
+        assert response.status_code == code and response.json()["detail"]
+    assert not Service.objects.filter(name="x").exists()
