@@ -10,7 +10,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import QuerySet, URLField
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from simple_history.admin import SimpleHistoryAdmin
@@ -254,6 +254,7 @@ class ServiceAdmin(RoleAccess, SimpleHistoryAdmin):
     command line (`service_set`); only embedded/push exist in this version."""
 
     form = ServiceForm
+    formfield_overrides = {URLField: {"assume_scheme": "http"}}
     view_roles = frozenset({Role.COUNCIL, Role.STEWARD, Role.OPS, Role.ENGINEER})
     edit_roles = OPERATORS
     list_display = ["name", "stable_url", "canary_url", "router", "metrics"]

@@ -167,3 +167,26 @@ def test_the_api_refuses_without_token_wrong_scope_and_writes(
     ):
         assert response.status_code == code and response.json()["detail"]
     assert not Service.objects.filter(name="x").exists()
+
+
+def test_the_admin_edits_modules_and_urls_but_never_the_router(team: dict[str, Any]) -> None:
+    from tests.conftest import logged_in
+
+    backend = Service.objects.get(name="backend")
+    url = f"/admin/governance/service/{backend.pk}/change/"
+    form = {
+        "name": "backend",
+        "modules": '["src/backend/**"]',
+        "stable_url": "http://127.0.0.1:8001",
+        "canary_url": "http://127.0.0.1:8011",
+        "router": "nginx",
+        "metrics": "prometheus",
+    }
+    assert logged_in(team["erin"]).post(url, form).status_code == 403
+    assert logged_in(team["oscar"]).post(url, {**form, "modules": '["", 3]'}).status_code == 200
+    assert Service.objects.get(name="backend").modules == backend.modules
+    assert logged_in(team["oscar"]).post(url, form).status_code == 302
+    changed = Service.objects.get(name="backend")
+    assert (changed.modules, changed.canary_url) == (["src/backend/**"], "http://127.0.0.1:8011")
+    assert (changed.router, changed.metrics) == ("embedded", "push")
+    assert changed.history.latest().canary_url == "http://127.0.0.1:8011"
