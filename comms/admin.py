@@ -21,7 +21,7 @@ from comms.notices import CHANNELS, is_channel, notice_create
 from comms.services import component_set_status, incident_settle, request_publish
 from comms.templating import check_variables, placeholders
 from comms.text import CleanTextForm
-from governance.admin import RoleAccess
+from governance.admin.access import RoleAccess
 from governance.choices import Role
 from portal import clock
 from portal.errors import Invalid

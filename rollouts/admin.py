@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from simple_history.admin import SimpleHistoryAdmin
 
-from governance.admin import STEWARDS, RoleAccess
+from governance.admin.access import STEWARDS, RoleAccess
 from governance.choices import Role
 from governance.models import Service
 from governance.roles import may_act
