@@ -29,9 +29,9 @@ class Target:
     `weight` is the canary's share of new clients in percent (0-100). With weight 0 or no
     `canary_version` the router has no canary path at all: everyone, cookie or header,
     reaches `stable_url`. `salt` is the rollout's, so that sticky buckets are the
-    rollout's own. `maintenance` (HAProxy) also puts the canary server in maintenance and
-    shuts its sessions, which a rollback and the kill switch need: a sticky cookie naming
-    the canary must not keep anyone on it.
+    rollout's own. A promotion is a target with no canary whose `stable_url` is the
+    former canary's (the portal swaps the service's two URLs: the server that runs the
+    promoted version is stable from then on).
     """
 
     weight: int
