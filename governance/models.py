@@ -99,10 +99,19 @@ class Service(models.Model):
     router = models.CharField(
         max_length=16, choices=RouterKind.choices, default=RouterKind.EMBEDDED
     )
-    listen = models.CharField(max_length=255, blank=True, editable=False)
-    nginx_dir = models.CharField(max_length=500, blank=True, editable=False)
-    reload_command = models.CharField(max_length=500, blank=True, editable=False)
-    haproxy_socket = models.CharField(max_length=500, blank=True, editable=False)
+    # The router's own settings: superusers and the command line only.
+    listen = models.CharField(
+        max_length=255, blank=True, help_text="HOST:PORT the router serves the service on."
+    )
+    nginx_dir = models.CharField(
+        "nginx dir", max_length=500, blank=True, help_text="Where the portal writes NAME.conf."
+    )
+    reload_command = models.CharField(
+        max_length=500, blank=True, help_text="Run without a shell; default `nginx -s reload`."
+    )
+    haproxy_socket = models.CharField(
+        "HAProxy socket", max_length=500, blank=True, help_text="Runtime API: PATH or HOST:PORT."
+    )
     metrics = models.CharField(
         max_length=16, choices=MetricsSource.choices, default=MetricsSource.PUSH
     )

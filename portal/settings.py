@@ -339,9 +339,10 @@ for _audit_key in [AUDIT_KEY, *AUDIT_PREVIOUS_KEYS]:
         raise ImproperlyConfigured("AUDIT_KEY and AUDIT_PREVIOUS_KEYS need 32+ characters each.")
 
 # Rollouts: the traffic adapter, and the fewest canary requests a window needs to count.
-CANARY_TRAFFIC_ADAPTER = env_str(
-    "CANARY_TRAFFIC_ADAPTER", "rollouts.traffic.embedded.EmbeddedTraffic"
-)
+# Where a router's files live when the router reads them from disk (HAProxy's map and
+# server-state files); failed router calls are retried with a backoff capped here.
+ROUTER_FILES_DIR = env_str("ROUTER_FILES_DIR", str(BASE_DIR / "var" / "routers"))
+ROUTER_RETRY_MAX_S = env_float("ROUTER_RETRY_MAX_S", 60.0, above=0)
 # Where the engine reads window figures (the push store, or a Prometheus source).
 CANARY_METRICS_SOURCE = env_str("CANARY_METRICS_SOURCE", "rollouts.metrics.push.PushStore")
 # How long a tick waits for the rollback steps it hands to worker threads.

@@ -20,6 +20,8 @@ ACTIVE_STATES = (
     RolloutState.MONITORING,
     RolloutState.ROLLING_BACK,
 )
+# The engine judges these and raises their weight.
+LIVE_STATES = (RolloutState.RUNNING, RolloutState.MONITORING)
 # Where a person's abort or an abort rule may start a rollback from.
 ABORTABLE_STATES = (RolloutState.RUNNING, RolloutState.PAUSED, RolloutState.MONITORING)
 
@@ -107,6 +109,7 @@ class Event(models.TextChoices):
     PAUSED = "paused"
     RESUMED = "resumed"
     ADVANCED = "advanced"
+    WEIGHT_APPLIED = "weight_applied"
     PHASE_EXTENDED = "phase_extended"
     AUTO_PROMOTE_SET = "auto_promote_set"
     PROMOTED = "promoted"

@@ -11,11 +11,13 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
+from governance.models import Service
 from portal import clock
 from rollouts.analysis.comparison import compare
 from rollouts.charts import bar_chart, line_chart
 from rollouts.metrics.base import histogram_quantile
 from rollouts.models import MetricSample, Rollout
+from rollouts.services_json import router_state
 
 BUCKETS = 60
 
@@ -71,6 +73,7 @@ def rollout_dashboard(request: HttpRequest, pk: int) -> HttpResponse:
     now = clock.now()
     series = _series(rollout, now)
     figures = compare(rollout, now)
+    service = Service.objects.filter(name=rollout.service).first()
     conversions = [
         (f"{path} canary", block["canary"] and block["canary"] * 100, block["level"])
         for path, block in figures["conversions"].items()
@@ -84,6 +87,8 @@ def rollout_dashboard(request: HttpRequest, pk: int) -> HttpResponse:
         "rollouts/dashboard.html",
         {
             "rollout": rollout,
+            "router": router_state(service) if service else None,
+            "service_router": service.router if service else "",
             "figures": figures,
             "refresh": rollout.is_active,
             "now": now,

@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F, OuterRef, Subquery
 
 from comms.alerts import alert_quietly
 from comms.services import incident_update_for_rollout, other_open_incidents
@@ -32,6 +33,7 @@ from rollouts.analysis.rules import TickData, prepare
 from rollouts.analysis.validation import verification_checks
 from rollouts.choices import (
     FAILED_STEPS,
+    LIVE_STATES,
     Decision,
     Event,
     PhaseVerdict,
@@ -40,22 +42,27 @@ from rollouts.choices import (
     RolloutState,
     VerificationResult,
 )
+from rollouts.followups import actions_schedule
 from rollouts.lifecycle import (
-    VERIFY_AFTER_S,
+    apply_phase_weight,
     audit,
     check,
     continue_in_background,
-    finish_rollback,
     pause,
     promote,
     save,
     start_rollback,
 )
-from rollouts.models import Rollback, Rollout
+from rollouts.models import Phase, Rollback, Rollout
+from rollouts.reports import incident_report
 from rollouts.rollback import run_claimed, run_next
-from rollouts.traffic.base import push, traffic_adapter
+from rollouts.traffic.base import push
+from rollouts.traffic.truth import held_back, reconcile, route
 
 logger = structlog.get_logger(__name__)
+
+VERIFY_AFTER_S = 600
+ACTIONS_DUE_S = 86_400
 
 Act = Callable[[], Any]
 _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="rollback")
@@ -93,6 +100,7 @@ def tick() -> dict[str, int]:
         update_rows(quiet, ["last_analysis"])
     for act in after:  # committed: router calls, first rollback steps, alerts
         act()
+    counts["router_retries"] = reconcile() + catch_up()
     counts["rollback_steps"] = continue_rollbacks()
     due = Rollback.objects.filter(verified_at=None, verify_at__lte=clock.now())
     counts["verified"] = sum(
@@ -141,25 +149,18 @@ def _transition(rollout: Rollout, now: datetime, result: Analysis) -> tuple[str,
         return "paused", lambda: alert_quietly(
             summary=summary, source=source, severity="warning", details=details
         )
-    if result.validation_passed:
+    if result.validation_passed and _phase_weight_applied(rollout):
         if rollout.state == RolloutState.MONITORING:
             if rollout.auto_promote:
                 promote(rollout, None, PromoteMode.AUTO)
                 return "promoted", lambda: push(
                     rollout,
                     "the promotion",
-                    lambda: traffic_adapter().route_all_to_stable(
-                        rollout.service, stable_version=rollout.version
-                    ),
+                    lambda: route(rollout.service, 0, stable_version=rollout.version, promote=True),
                 )
         else:
             advance(rollout, now)
-            weight = rollout.weight
-            return "advanced", lambda: push(
-                rollout,
-                f"weight {weight}%",
-                lambda: traffic_adapter().set_weight(rollout.service, weight),
-            )
+            return "advanced", lambda: apply_phase_weight(rollout)
     elif result.inconclusive:
         return ("checked" if extend_phase(rollout, now) else "paused"), None
     return "checked", None
@@ -176,13 +177,32 @@ def advance(rollout: Rollout, now: datetime) -> None:
     )
     phase.started_at = now
     phase.save(update_fields=["started_at"])
-    rollout.phase_index, rollout.weight = phase.index, phase.weight
-    rollout.phase_started_at = now
+    # The weight is the router's to confirm (lifecycle.apply_phase_weight), after the commit.
+    rollout.phase_index, rollout.phase_started_at = phase.index, now
     rollout.phase_ends_at = now + timedelta(seconds=phase.duration_s)
     if phase.weight >= 100:
         rollout.state = RolloutState.MONITORING
     save(rollout)
     audit(rollout, Event.ADVANCED, phase=phase.index)
+
+
+def _phase_weight_applied(rollout: Rollout) -> bool:
+    """A phase counts once the router has confirmed its weight: until then, no advance."""
+    return rollout.weight >= rollout.phases.get(index=rollout.phase_index).weight
+
+
+def catch_up() -> int:
+    """Retry the raises the routers have not confirmed (a new rollout's first weight, an
+    advance), each once its router's backoff is over; how many were confirmed."""
+    phase_weight = Phase.objects.filter(
+        rollout=OuterRef("pk"), index=OuterRef("phase_index")
+    ).values("weight")[:1]
+    behind = Rollout.objects.filter(state__in=LIVE_STATES).annotate(wanted=Subquery(phase_weight))
+    return sum(
+        apply_phase_weight(rollout)
+        for rollout in behind.filter(weight__lt=F("wanted"))
+        if not held_back(rollout.service)
+    )
 
 
 def extend_phase(rollout: Rollout, now: datetime) -> bool:
@@ -276,3 +296,25 @@ def rollback_verify(rollout_id: int) -> dict[str, Any] | None:
         rollback.save()
         audit(rollout, Event.ROLLBACK_VERIFIED, result=verification["result"])
         return verification
+
+
+def finish_rollback(rollout_id: int, failed_steps: list[str]) -> Rollout | None:
+    """Every step has a result: the rollout is rolled back (or aborted, when a step failed),
+    its verification is scheduled and the guide's follow-ups are due within 24 h."""
+    with transaction.atomic():
+        rollout = Rollout.objects.select_for_update().filter(pk=rollout_id).first()
+        if rollout is None or rollout.state != RolloutState.ROLLING_BACK:
+            return None  # another worker finished it
+        to = RolloutState.ABORTED if failed_steps else RolloutState.ROLLED_BACK
+        check(rollout, to, "finish its rollback")
+        rollback = rollout.rollback
+        rollback.finished_at = clock.now()
+        rollback.verify_at = rollback.finished_at + clock.scaled(VERIFY_AFTER_S)
+        rollback.save()
+        rollout.state, rollout.ended_at = to, rollback.finished_at
+        rollout.incident_report = incident_report(rollout)
+        save(rollout)
+        due = rollback.finished_at + clock.scaled(ACTIONS_DUE_S)
+        actions_schedule(rollout, due)
+        audit(rollout, Event.ROLLED_BACK, failed_steps=failed_steps)
+    return rollout

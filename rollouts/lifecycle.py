@@ -4,9 +4,9 @@ so a tick, a steward and the kill switch racing on one rollout give one winner a
 Conflict (409) to the rest; each writes history and an audit event, and commits.
 
 Slow work happens after the commit, outside any row or audit lock: the router call
-(with its deadline) and, for an abort, the rollback's first step (claimed in the
-transition, run as soon as it commits, so the canary's traffic is at 0 when the kill
-switch answers)."""
+(with its deadline: a weight is recorded only once the router confirmed it) and, for an
+abort, the rollback's first step (run as soon as it commits: the kill switch answers
+once the router took weight 0)."""
 
 from __future__ import annotations
 
@@ -27,13 +27,13 @@ from portal import clock
 from portal.errors import Conflict, Invalid
 from rollouts.choices import (
     ACTIVE_STATES,
+    LIVE_STATES,
     Event,
     PhaseVerdict,
     PromoteMode,
     RollbackMode,
     RolloutState,
 )
-from rollouts.followups import actions_schedule
 from rollouts.models import (
     Phase,
     Plan,
@@ -42,16 +42,14 @@ from rollouts.models import (
     Rollout,
     TrafficSplit,
 )
-from rollouts.reports import incident_report
 from rollouts.rollback import plan_steps, run_claimed
-from rollouts.traffic.base import push, traffic_adapter
+from rollouts.traffic.base import push
+from rollouts.traffic.truth import route
 
 logger = structlog.get_logger(__name__)
 
-VERIFY_AFTER_S = 600
 # Sent inside the transition's transaction; `rollout_id` says which.
 rollback_started = Signal()
-ACTIONS_DUE_S = 86_400
 
 S = RolloutState
 # The one table of what a rollout may become from each state (see DESIGN.md).
@@ -145,7 +143,7 @@ def rollout_start(
                 stable_version=stable,
                 plan=chosen.name,
                 state=RolloutState.RUNNING,
-                weight=first["weight"],
+                weight=0,  # until the router confirms the first phase's weight
                 phase_started_at=now,
                 phase_ends_at=now + timedelta(seconds=_scaled_s(first["duration_s"])),
                 monitoring_s=_scaled_s(chosen.monitoring_s),
@@ -166,18 +164,39 @@ def rollout_start(
             audit(rollout, Event.STARTED, actor, plan=chosen.name, stable_version=stable)
     except IntegrityError:
         raise Conflict(f"Another rollout of {release.service} is active.") from None
-    push(
+    apply_phase_weight(rollout)
+    return rollout
+
+
+def apply_phase_weight(rollout: Rollout) -> bool:
+    """After the commit: the router takes the phase's weight, then the rollout records it
+    and the phase's time starts. False when the router did not confirm (the engine's tick
+    retries after the backoff) or the rollout moved on meanwhile."""
+    phase = rollout.phases.get(index=rollout.phase_index)
+    live = Rollout.objects.filter(pk=rollout.pk, phase_index=phase.index, state__in=LIVE_STATES)
+    confirmed = push(
         rollout,
-        f"weight {rollout.weight}%",
-        lambda: traffic_adapter().set_weight(
+        f"weight {phase.weight}%",
+        lambda: route(
             rollout.service,
-            rollout.weight,
+            phase.weight,
             canary_version=rollout.version,
-            stable_version=stable,
+            stable_version=rollout.stable_version,
             salt=rollout.salt,
+            still_wanted=live.exists,
         ),
     )
-    return rollout
+    with transaction.atomic():
+        if not confirmed or not live.select_for_update().exists():
+            return False
+        now = clock.now()
+        phase.started_at = rollout.phase_started_at = now
+        phase.save(update_fields=["started_at"])
+        ends = rollout.phase_ends_at = now + timedelta(seconds=phase.duration_s)
+        rollout.weight = phase.weight
+        live.update(weight=phase.weight, phase_started_at=now, phase_ends_at=ends)
+        audit(rollout, Event.WEIGHT_APPLIED, weight=phase.weight)
+    return True
 
 
 def rollout_pause(*, rollout: Rollout, actor: Any, reason: str = "") -> Rollout:
@@ -230,9 +249,7 @@ def rollout_promote(*, rollout: Rollout, actor: Any, mode: str, confirmed: bool)
     push(
         rollout,
         "the promotion",
-        lambda: traffic_adapter().route_all_to_stable(
-            rollout.service, stable_version=rollout.version
-        ),
+        lambda: route(rollout.service, 0, stable_version=rollout.version, promote=True),
     )
     return rollout
 
@@ -326,25 +343,3 @@ def continue_in_background(rollout: Rollout) -> None:
     commit); without one, the engine's tick carries it on, so a dead broker delays nothing
     that matters."""
     rollback_started.send(sender=Rollout, rollout_id=rollout.pk)
-
-
-def finish_rollback(rollout_id: int, failed_steps: list[str]) -> Rollout | None:
-    """Every step has a result: the rollout is rolled back (or aborted, when a step failed),
-    its verification is scheduled and the guide's follow-ups are due within 24 h."""
-    with transaction.atomic():
-        rollout = Rollout.objects.select_for_update().filter(pk=rollout_id).first()
-        if rollout is None or rollout.state != RolloutState.ROLLING_BACK:
-            return None  # another worker finished it
-        to = RolloutState.ABORTED if failed_steps else RolloutState.ROLLED_BACK
-        check(rollout, to, "finish its rollback")
-        rollback = rollout.rollback
-        rollback.finished_at = clock.now()
-        rollback.verify_at = rollback.finished_at + clock.scaled(VERIFY_AFTER_S)
-        rollback.save()
-        rollout.state, rollout.ended_at = to, rollback.finished_at
-        rollout.incident_report = incident_report(rollout)
-        save(rollout)
-        due = rollback.finished_at + clock.scaled(ACTIONS_DUE_S)
-        actions_schedule(rollout, due)
-        audit(rollout, Event.ROLLED_BACK, failed_steps=failed_steps)
-    return rollout

@@ -217,7 +217,15 @@ class TrafficSplit(models.Model):
     canary_version = models.CharField(max_length=64, blank=True)
     weight = models.PositiveSmallIntegerField(default=0)
     salt = models.CharField(max_length=32, blank=True)
+    # When the router confirmed the values above (its `applied_at`).
     updated_at = models.DateTimeField(default=clock.now)
+    # The router's truth: the last call's outcome, and what it has not taken yet.
+    ok = models.BooleanField(default=True)
+    error = models.TextField(blank=True)
+    pending = models.JSONField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    alerted = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return f"{self.service}: {self.weight}% to {self.canary_version or '-'}"

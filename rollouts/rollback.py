@@ -35,7 +35,7 @@ from rollouts.choices import FINISHED_STEPS, RollbackMode, StepName, StepStatus
 from rollouts.deadline import run_command, with_deadline
 from rollouts.models import Rollback, RollbackStep, Rollout, ServiceHooks
 from rollouts.reports import incident_report
-from rollouts.traffic.base import traffic_adapter
+from rollouts.traffic.truth import route
 
 logger = structlog.get_logger(__name__)
 
@@ -82,7 +82,7 @@ class RouteToStable(Step):
     name, timeout_s = StepName.ROUTE_TO_STABLE, 30
 
     def run(self, ctx: Context) -> str:
-        traffic_adapter().route_all_to_stable(ctx.rollout.service, timeout=ctx.timeout)
+        route(ctx.rollout.service, 0, canary_version="", timeout=ctx.timeout)
         ctx.weight = 0
         return "all traffic on stable"
 
@@ -94,7 +94,7 @@ class SetWeight(Step):
     def run(self, ctx: Context) -> str:
         weight = ctx.step.weight
         assert weight is not None
-        traffic_adapter().set_weight(ctx.rollout.service, weight, timeout=ctx.timeout)
+        route(ctx.rollout.service, weight, timeout=ctx.timeout)
         ctx.weight = weight
         return f"canary weight {weight}%"
 

@@ -9,10 +9,17 @@ from rollouts.models import TrafficSplit
 
 
 def router_state(service: Service) -> dict[str, Any]:
+    """What the router confirmed (`weight`, `applied_at`), whether its last call did
+    (`ok`), and, when not, why and what waits to be retried."""
     split = TrafficSplit.objects.filter(service=service.name).first()
     if split is None:
         return {"weight": 0, "applied_at": None, "ok": True}
-    return {"weight": split.weight, "applied_at": split.updated_at, "ok": True}
+    state: dict[str, Any] = {"weight": split.weight, "applied_at": split.updated_at, "ok": split.ok}
+    if not split.ok:
+        state["error"] = split.error
+        state["pending_weight"] = (split.pending or {}).get("weight")
+        state["next_attempt_at"] = split.next_attempt_at
+    return state
 
 
 def service_json(service: Service) -> dict[str, Any]:

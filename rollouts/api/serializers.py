@@ -89,6 +89,9 @@ class AwaitingSerializer(serializers.Serializer):
 class KillSwitchAnswerSerializer(serializers.Serializer):
     rollout = serializers.IntegerField()
     state = serializers.ChoiceField(choices=RolloutState.choices)
+    detail = serializers.CharField(
+        required=False, help_text="With 502: the router did not confirm weight 0, and why."
+    )
 
 
 class ComparisonSerializer(serializers.Serializer):

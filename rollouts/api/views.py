@@ -32,7 +32,7 @@ from rollouts.api.serializers import (
     RolloutSerializer,
     RoutingDecisionSerializer,
 )
-from rollouts.choices import ACTIVE_STATES, RollbackMode, RolloutState
+from rollouts.choices import ACTIVE_STATES, RollbackMode, RolloutState, StepName, StepStatus
 from rollouts.metrics.ingest import ingest
 from rollouts.models import Rollout
 from rollouts.presenters import rollout_json
@@ -225,7 +225,10 @@ class KillSwitch(APIView):
         )
         return response
 
-    @extend_schema(request=KillSwitchSerializer, responses={202: KillSwitchAnswerSerializer})
+    @extend_schema(
+        request=KillSwitchSerializer,
+        responses={202: KillSwitchAnswerSerializer, 502: KillSwitchAnswerSerializer},
+    )
     def post(self, request: Request) -> Response:
         body = KillSwitchSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -246,6 +249,8 @@ class KillSwitch(APIView):
             reason=data["reason"],
             operator=data["operator"] or request.user.get_username(),
         )
+        route_step = rollout.rollback.steps.get(name=StepName.ROUTE_TO_STABLE)
+        confirmed = route_step.status == StepStatus.OK
         audit_append(
             action="killswitch.invoked",
             actor=request.user,
@@ -256,11 +261,18 @@ class KillSwitch(APIView):
                 "operator": data["operator"],
                 "state": rollout.state,
                 "weight": rollout.weight,
+                "router_confirmed": confirmed,
             },
         )
-        return Response(
-            {"rollout": rollout.pk, "state": rollout.state}, status=status.HTTP_202_ACCEPTED
-        )
+        answer = {"rollout": rollout.pk, "state": rollout.state}
+        if not confirmed:
+            # The rollback is under way; the router is retried in the background.
+            detail = (
+                f"The router of {rollout.service} did not confirm weight 0 "
+                f"({route_step.detail}); the portal keeps trying."
+            )
+            return Response({"detail": detail, **answer}, status=status.HTTP_502_BAD_GATEWAY)
+        return Response(answer, status=status.HTTP_202_ACCEPTED)
 
 
 class RoutingUser(StrictSerializer):

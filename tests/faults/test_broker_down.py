@@ -77,6 +77,7 @@ def test_with_the_broker_down_an_abort_still_completes_once(
         "rollout.rollback_started",
         "rollout.rolled_back",
         "rollout.started",
+        "rollout.weight_applied",
     ]
     assert Incident.objects.filter(rollout=rollout).count() == 1
     assert PostRollbackAction.objects.filter(rollout=rollout).count() == 5

@@ -72,14 +72,8 @@ def test_service_set_creates_then_changes_only_the_options_given() -> None:
 @pytest.mark.parametrize(
     "args",
     [
-        ["--router", "nginx"],
-        ["--router", "haproxy"],
         ["--metrics", "prometheus"],
-        ["--nginx-dir", "/etc/nginx/conf.d"],
-        ["--reload-command", "nginx -s reload"],
-        ["--haproxy-socket", "127.0.0.1:9999"],
         ["--prometheus-url", "http://127.0.0.1:9090"],
-        ["--listen", "127.0.0.1:8080"],
         ["--smoke-url", "/healthz"],
         ["--webhook", "pre-rollout=http://127.0.0.1:1/"],
         ["--staging", "frontend"],
@@ -88,7 +82,7 @@ def test_service_set_creates_then_changes_only_the_options_given() -> None:
 def test_what_this_version_cannot_do_is_refused_and_nothing_changes(args: list[str]) -> None:
     before = Service.objects.get(name="backend")
     message = refused("backend", "--stable", "http://changed:1/", *args)
-    assert "not available yet in this version: only embedded/push" in message
+    assert "not available yet in this version: only push" in message
     after = Service.objects.get(name="backend")
     assert (after.stable_url, after.router, after.metrics) == (
         before.stable_url,
@@ -98,6 +92,32 @@ def test_what_this_version_cannot_do_is_refused_and_nothing_changes(args: list[s
     assert not Service.objects.filter(name="nobody").exists()
     refused("nobody", *args)
     assert not Service.objects.filter(name="nobody").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["--router", "nginx"], "--router nginx needs --listen"),
+        (["--router", "haproxy", "--listen", "127.0.0.1:8080"], "needs --haproxy-socket"),
+        (["--listen", "nowhere"], "--listen 'nowhere': give HOST:PORT"),
+        (["--listen", "127.0.0.1:70000"], "give HOST:PORT"),
+        (["--haproxy-socket", "relative.sock"], "an absolute socket path or HOST:PORT"),
+        (["--nginx-dir", "/no/such/dir"], "/no/such/dir: no such directory"),
+        (["--reload-command", "no-such-binary -s reload"], "no-such-binary is not an executable"),
+        (["--reload-command", "nginx 'unclosed"], "--reload-command: No closing quotation"),
+    ],
+)
+def test_router_settings_are_checked_and_a_bad_one_changes_nothing(
+    args: list[str], problem: str
+) -> None:
+    before = Service.objects.get(name="backend")
+    assert problem in refused("backend", "--stable", "http://changed:1/", *args)
+    after = Service.objects.get(name="backend")
+    assert (after.stable_url, after.router, after.listen) == (
+        before.stable_url,
+        before.router,
+        before.listen,
+    )
 
 
 def test_a_bad_value_exits_2_and_changes_nothing() -> None:
@@ -111,7 +131,7 @@ def test_a_bad_value_exits_2_and_changes_nothing() -> None:
 def test_the_command_line_exits_2_on_a_refused_router() -> None:
     done = run_manage("service_set", "backend", "--router", "nginx")
     assert done.returncode == 2, done.stderr
-    assert "only embedded/push" in done.stderr
+    assert "--router nginx needs --listen" in done.stderr
     assert Service.objects.get(name="backend").router == "embedded"
     done = run_manage("router_config", "nobody")
     assert done.returncode == 2 and "unknown service: nobody" in done.stderr

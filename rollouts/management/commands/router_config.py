@@ -10,6 +10,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 
 from governance.models import Service
 from rollouts.models import TrafficSplit
+from rollouts.traffic.base import router_for
+from rollouts.traffic.truth import current_target
 
 
 class Command(BaseCommand):
@@ -22,6 +24,10 @@ class Command(BaseCommand):
         service = Service.objects.filter(name=options["name"]).first()
         if service is None:
             raise CommandError(f"unknown service: {options['name']}", returncode=2)
+        router = router_for(service)
+        if router is not None:
+            self.stdout.write(router.config(current_target(service)))
+            return
         split = TrafficSplit.objects.filter(service=service.name).first()
         self.stderr.write(
             f"{service.name} uses the embedded router: the split lives in the portal "

@@ -12,15 +12,15 @@ from django.db import transaction
 
 from governance.choices import MetricsSource, RouterKind
 from governance.models import Service
+from rollouts.lifecycle import active_rollout
 from rollouts.services_json import service_json
+from rollouts.traffic.checks import ROUTER_OPTIONS, router_problems
+from rollouts.traffic.router import RouterError
+from rollouts.traffic.truth import serve_current
 
-NOT_YET = "not available yet in this version: only embedded/push"
-# Options of the contract whose consumers (router adapters, Prometheus, gates) are not built yet.
+NOT_YET = "not available yet in this version: only push"
+# Options of the contract whose consumers (Prometheus, gates) are not built yet.
 REFUSED = {
-    "listen": "--listen",
-    "nginx_dir": "--nginx-dir",
-    "reload_command": "--reload-command",
-    "haproxy_socket": "--haproxy-socket",
     "prometheus_url": "--prometheus-url",
     "smoke_url": "--smoke-url",
     "webhook": "--webhook",
@@ -42,13 +42,13 @@ class Command(BaseCommand):
         parser.add_argument("--canary", metavar="URL")
         parser.add_argument("--router", choices=RouterKind.values)
         parser.add_argument("--metrics", choices=MetricsSource.values)
+        for dest, flag in ROUTER_OPTIONS.items():
+            parser.add_argument(flag, dest=dest)
         for dest, flag in REFUSED.items():
             many = dest in {"smoke_url", "webhook"}
             parser.add_argument(flag, dest=dest, action="append" if many else "store")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["router"] not in (None, RouterKind.EMBEDDED):
-            raise usage(f"--router {options['router']}: {NOT_YET}")
         if options["metrics"] not in (None, MetricsSource.PUSH):
             raise usage(f"--metrics {options['metrics']}: {NOT_YET}")
         for dest, flag in REFUSED.items():
@@ -65,12 +65,42 @@ class Command(BaseCommand):
             for option, field in (("stable", "stable_url"), ("canary", "canary_url")):
                 if options[option] is not None:
                     setattr(service, field, options[option])
-            for field in ("router", "metrics"):
+            routing_before = _routing(service)
+            for field in ("router", "metrics", *ROUTER_OPTIONS):
                 if options[field] is not None:
-                    setattr(service, field, options[field])
+                    setattr(service, field, options[field].strip())
+            problems = router_problems(service)
+            if problems:
+                raise usage(f"{name}: " + "; ".join(problems))
+            changed = service.pk is not None and _routing(service) != routing_before
+            busy = active_rollout(name)
+            if changed and busy is not None:
+                raise usage(
+                    f"{name}: rollout {busy.pk} of {busy.version} is {busy.state}; change "
+                    "its router or URLs once it has ended"
+                )
             try:
                 service.full_clean(validate_unique=False)
             except ValidationError as exc:
                 raise usage(f"{name}: {exc.message_dict}") from exc
             service.save()
+        if service.router != RouterKind.EMBEDDED:
+            self._serve(service)
         self.stdout.write(json.dumps(service_json(service), cls=DjangoJSONEncoder, indent=2))
+
+    def _serve(self, service: Service) -> None:
+        """The router serves what the portal holds for the service now (at first: all to
+        stable); a router that is not up yet is recorded, alerted and retried."""
+        try:
+            detail = serve_current(service.name)
+        except (RouterError, TimeoutError) as exc:
+            self.stderr.write(f"{service.name}: the router did not confirm yet: {exc}")
+        else:
+            self.stderr.write(f"{service.name}: {detail}")
+
+
+def _routing(service: Service) -> tuple[str, ...]:
+    return tuple(
+        str(getattr(service, field))
+        for field in ("router", "stable_url", "canary_url", *ROUTER_OPTIONS)
+    )

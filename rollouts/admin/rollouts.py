@@ -6,18 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.core.exceptions import ValidationError
-from django.db.models import QuerySet, URLField
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from simple_history.admin import SimpleHistoryAdmin
 
 from governance.admin.access import STEWARDS, RoleAccess
 from governance.choices import Role
-from governance.models import Service
 from governance.roles import may_act
 from portal import clock
 from portal.errors import Refused
@@ -31,7 +28,6 @@ from rollouts.models import (
     PostRollbackAction,
     Rollout,
     Segment,
-    ServiceHooks,
 )
 
 OPERATORS = frozenset({Role.STEWARD, Role.OPS})
@@ -223,43 +219,6 @@ class PlanAdmin(RoleAccess, SimpleHistoryAdmin):
 class SegmentAdmin(RoleAccess, SimpleHistoryAdmin):
     edit_roles = STEWARDS
     list_display = ["name", "attribute", "value", "share_pct", "is_active"]
-
-
-@admin.register(ServiceHooks)
-class ServiceHooksAdmin(RoleAccess, SimpleHistoryAdmin):
-    view_roles = frozenset({Role.COUNCIL, Role.STEWARD, Role.OPS, Role.ENGINEER})
-    edit_roles = OPERATORS
-    list_display = [
-        "service",
-        "stop_command",
-        "stop_webhook",
-        "clear_cache_command",
-        "clear_cache_webhook",
-    ]
-
-
-class ServiceForm(forms.ModelForm):
-    def clean_modules(self) -> list[str]:
-        modules = self.cleaned_data["modules"]
-        if not isinstance(modules, list) or not all(
-            isinstance(glob, str) and glob.strip() for glob in modules
-        ):
-            raise ValidationError('A list of non-empty glob patterns, e.g. ["src/api/**"].')
-        return modules
-
-
-@admin.register(Service)
-class ServiceAdmin(RoleAccess, SimpleHistoryAdmin):
-    """Router kind, metrics source and the router's commands and sockets are set on the
-    command line (`service_set`); only embedded/push exist in this version."""
-
-    form = ServiceForm
-    formfield_overrides = {URLField: {"assume_scheme": "http"}}
-    view_roles = frozenset({Role.COUNCIL, Role.STEWARD, Role.OPS, Role.ENGINEER})
-    edit_roles = OPERATORS
-    list_display = ["name", "stable_url", "canary_url", "router", "metrics"]
-    fields = ["name", "modules", "stable_url", "canary_url", "router", "metrics"]
-    readonly_fields = ["router", "metrics"]
 
 
 @admin.register(AbortRule)
