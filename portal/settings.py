@@ -338,6 +338,10 @@ for _audit_key in [AUDIT_KEY, *AUDIT_PREVIOUS_KEYS]:
     if _audit_key and len(_audit_key) < 32:
         raise ImproperlyConfigured("AUDIT_KEY and AUDIT_PREVIOUS_KEYS need 32+ characters each.")
 
+# Files the portal keeps for real routers (HAProxy's header map and server state), read
+# by the router at start; a relative path is under the project.
+ROUTER_FILES_DIR = str(BASE_DIR / (env_str("ROUTER_FILES_DIR") or "var/routers"))
+
 # Rollouts: the traffic adapter, and the fewest canary requests a window needs to count.
 # Where a router's files live when the router reads them from disk (HAProxy's map and
 # server-state files); failed router calls are retried with a backoff capped here.
