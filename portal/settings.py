@@ -343,9 +343,7 @@ for _audit_key in [AUDIT_KEY, *AUDIT_PREVIOUS_KEYS]:
 ROUTER_FILES_DIR = str(BASE_DIR / (env_str("ROUTER_FILES_DIR") or "var/routers"))
 
 # Rollouts: the traffic adapter, and the fewest canary requests a window needs to count.
-# Where a router's files live when the router reads them from disk (HAProxy's map and
-# server-state files); failed router calls are retried with a backoff capped here.
-ROUTER_FILES_DIR = env_str("ROUTER_FILES_DIR", str(BASE_DIR / "var" / "routers"))
+# A router call that failed is retried with a backoff capped here.
 ROUTER_RETRY_MAX_S = env_float("ROUTER_RETRY_MAX_S", 60.0, above=0)
 # Where the engine reads window figures (the push store, or a Prometheus source).
 CANARY_METRICS_SOURCE = env_str("CANARY_METRICS_SOURCE", "rollouts.metrics.push.PushStore")
