@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     args = parser.parse_args(argv)
     handler = make_handler(args.service, args.version, args.error_rate, args.latency_ms)
+    handler.disable_nagle_algorithm = True  # headers and body leave at once on keep-alive
+    ThreadingHTTPServer.request_queue_size = 1024  # a burst of connects is not refused
     server = ThreadingHTTPServer((args.host, args.port), handler)
     server.daemon_threads = True
     server.serve_forever()
