@@ -3,6 +3,7 @@ the admin form, on the service as it will be saved."""
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 from pathlib import Path
@@ -18,6 +19,7 @@ ROUTER_OPTIONS = {
     "reload_command": "--reload-command",
     "haproxy_socket": "--haproxy-socket",
 }
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 # What each router needs before it can serve (checked on the service as it will be saved).
 NEEDS: dict[str, tuple[str, ...]] = {
     RouterKind.NGINX: ("stable_url", "canary_url", "listen", "nginx_dir"),
@@ -27,7 +29,12 @@ NEEDS: dict[str, tuple[str, ...]] = {
 
 def router_problems(service: Service) -> list[str]:
     """What stops the service's router from serving: missing or malformed settings."""
-    problems = [
+    problems = (
+        []
+        if NAME.fullmatch(service.name) or service.router not in NEEDS
+        else [f"{service.name!r}: a service behind a router is named with letters, digits, - and _"]
+    )
+    problems += [
         f"--router {service.router} needs {FLAGS[field]}"
         for field in NEEDS.get(service.router, ())
         if not getattr(service, field)
