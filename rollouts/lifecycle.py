@@ -26,6 +26,7 @@ from governance.services import release_mark_deployed
 from portal import clock
 from portal.errors import Conflict, Invalid
 from rollouts.choices import (
+    ABORTABLE_STATES,
     ACTIVE_STATES,
     LIVE_STATES,
     Event,
@@ -33,16 +34,10 @@ from rollouts.choices import (
     PromoteMode,
     RollbackMode,
     RolloutState,
+    StepName,
 )
-from rollouts.models import (
-    Phase,
-    Plan,
-    Rollback,
-    RollbackStep,
-    Rollout,
-    TrafficSplit,
-)
-from rollouts.rollback import plan_steps, run_claimed
+from rollouts.models import Phase, Plan, Rollback, RollbackStep, Rollout, TrafficSplit
+from rollouts.rollback import attempt, plan_steps, run_claimed
 from rollouts.traffic.base import push
 from rollouts.traffic.truth import route
 
@@ -280,6 +275,10 @@ def rollout_abort(
         raise Invalid("An abort needs a reason.")
     if mode not in RollbackMode.values:
         raise Invalid("mode must be instant or gradual.")
+    done = None
+    if mode == RollbackMode.INSTANT and rollout.state in ABORTABLE_STATES:
+        # The router first: no other I/O (audit, incident, anchor file) before it.
+        done = attempt(rollout, RollbackStep(name=StepName.ROUTE_TO_STABLE, timeout_s=30))
     with transaction.atomic():
         rollout = locked(rollout.pk, RolloutState.ROLLING_BACK, "be aborted")
         who = operator or actor.get_username()
@@ -292,8 +291,7 @@ def rollout_abort(
             actor=actor,
         )
         continue_in_background(rollout)
-    # Committed: the first step runs now, outside the lock, before the caller answers.
-    run_claimed(rollout, first, token)
+    run_claimed(rollout, first, token, done)  # recorded (or run) before the caller answers
     return rollout
 
 

@@ -239,9 +239,16 @@ def plan_steps(rollback: Rollback, now: datetime) -> tuple[RollbackStep, str]:
     return steps[0], token
 
 
-def run_claimed(rollout: Rollout, step: RollbackStep, token: str) -> str:
-    """Act on a step this worker has claimed, then record what happened; a failing step
-    never stops the steps after it."""
+@dataclass
+class Attempt:  # a step run, not yet recorded
+    status: str
+    detail: str
+    started_at: datetime
+    duration_ms: int
+    ctx: Context
+
+
+def attempt(rollout: Rollout, step: RollbackStep) -> Attempt:
     ctx = Context(rollout, step, timeout_of(step))
     started, started_at = time.perf_counter(), clock.now()
     try:
@@ -253,13 +260,24 @@ def run_claimed(rollout: Rollout, step: RollbackStep, token: str) -> str:
     except Exception as exc:
         detail, status = f"{type(exc).__name__}: {exc}"[:1000], StepStatus.FAILED
     duration_ms = round((time.perf_counter() - started) * 1000)
+    return Attempt(status, detail, started_at, duration_ms, ctx)
+
+
+def run_claimed(
+    rollout: Rollout, step: RollbackStep, token: str, done: Attempt | None = None
+) -> str:
+    """Act on a step this worker has claimed (or take `done`, the attempt made before the
+    claim: the kill switch's route to stable), then record what happened; a failing step
+    never stops the steps after it."""
+    ran = done or attempt(rollout, step)
+    ctx, status, detail = ran.ctx, ran.status, ran.detail
     with transaction.atomic():
         RollbackStep.objects.filter(pk=step.pk, claim_token=token).update(
             status=status,
             detail=detail,
-            started_at=started_at,
+            started_at=ran.started_at,
             finished_at=clock.now(),
-            duration_ms=duration_ms,
+            duration_ms=ran.duration_ms,
         )
         changes: dict[str, Any] = {}
         if ctx.weight is not None:
@@ -275,7 +293,7 @@ def run_claimed(rollout: Rollout, step: RollbackStep, token: str) -> str:
         step=str(step.name),
         status=str(status),
         detail=detail,
-        duration_ms=duration_ms,
+        duration_ms=ran.duration_ms,
     )
     return status
 
