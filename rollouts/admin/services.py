@@ -62,7 +62,8 @@ class ServiceForm(forms.ModelForm):
 @admin.register(Service)
 class ServiceAdmin(RoleAccess, SimpleHistoryAdmin):
     """Stewards and ops edit modules and URLs; the router and its commands and sockets are
-    set by superusers (or `service_set`), the metrics source on the command line."""
+    set by superusers (who may edit the whole service: its URLs are the router's too) or
+    `service_set`; the metrics source on the command line."""
 
     form = ServiceForm
     formfield_overrides = {URLField: {"assume_scheme": "http"}}
@@ -76,8 +77,9 @@ class ServiceAdmin(RoleAccess, SimpleHistoryAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         readonly = ["metrics", "router_state"]
-        if not request.user.is_superuser:
-            readonly += ROUTER_FIELDS
+        if request.user.is_superuser:  # the router's settings include its URLs
+            return readonly
+        readonly += ROUTER_FIELDS
         if not may_act(request.user, self.edit_roles):
             readonly += ["name", "modules", "stable_url", "canary_url"]
         return readonly

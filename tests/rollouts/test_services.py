@@ -14,6 +14,7 @@ from django.core.management import CommandError, call_command
 from governance.models import Service
 from rollouts.models import TrafficSplit
 from tests.conftest import run_manage
+from tests.rollouts.conftest import at
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/services/"
@@ -210,3 +211,73 @@ def test_the_admin_edits_modules_and_urls_but_never_the_router(team: dict[str, A
     assert (changed.modules, changed.canary_url) == (["src/backend/**"], "http://127.0.0.1:8011")
     assert (changed.router, changed.metrics) == ("embedded", "push")
     assert changed.history.latest().canary_url == "http://127.0.0.1:8011"
+
+
+def test_a_superuser_sets_the_router_in_the_admin_and_a_bad_setting_is_refused(
+    tmp_path: Any,
+) -> None:
+    from django.contrib.auth import get_user_model
+
+    from tests.conftest import logged_in
+
+    root = get_user_model().objects.create_superuser("root", "root@example.com", "pw-root-1")
+    backend = Service.objects.get(name="backend")
+    url = f"/admin/governance/service/{backend.pk}/change/"
+    form = {
+        "name": "backend",
+        "modules": '["src/backend/**"]',
+        "stable_url": "http://127.0.0.1:8001",
+        "canary_url": "http://127.0.0.1:8011",
+        "router": "nginx",
+        "listen": "",
+        "nginx_dir": str(tmp_path),
+        "reload_command": "true",
+        "haproxy_socket": "",
+    }
+    refused = logged_in(root).post(url, form)
+    assert refused.status_code == 200
+    assert "router nginx needs listen" in refused.content.decode()
+    assert Service.objects.get(name="backend").router == "embedded"
+
+    saved = logged_in(root).post(url, {**form, "listen": "127.0.0.1:18081"}, follow=True)
+    assert saved.status_code == 200
+    changed = Service.objects.get(name="backend")
+    assert (changed.router, changed.listen, changed.reload_command) == (
+        "nginx",
+        "127.0.0.1:18081",
+        "true",
+    )
+    assert changed.history.latest().history_user == root
+    # Saved, then served: the portal wrote the include (all to stable: no rollout yet).
+    text = (tmp_path / "backend.conf").read_text()
+    assert "listen 127.0.0.1:18081;" in text and "split_clients" not in text
+    assert "exit status only" in saved.content.decode()  # no nginx listens here
+    assert TrafficSplit.objects.get(service="backend").ok
+
+
+def test_a_router_that_did_not_confirm_shows_in_the_api_the_admin_and_the_dashboard(
+    api: Callable[..., Any],
+    token_for: Callable[..., str],
+    team: dict[str, Any],
+    approved: Callable[..., Any],
+) -> None:
+    from rollouts import lifecycle
+    from tests.conftest import logged_in
+
+    rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
+    TrafficSplit.objects.filter(service="backend").update(
+        ok=False,
+        error="RouterError: HAProxy runtime API at /run/haproxy.sock unreachable",
+        pending={"weight": 5, "canary_version": "v2.1.0"},
+        attempts=2,
+        next_attempt_at=at(3),
+    )
+    state = {s["name"]: s for s in api(token_for(team["erin"], "read")).get(URL).json()}["backend"][
+        "router_state"
+    ]
+    assert (state["ok"], state["weight"], state["pending_weight"]) == (False, 1, 5)
+    assert "unreachable" in state["error"] and state["next_attempt_at"]
+    listing = logged_in(team["oscar"]).get("/admin/governance/service/").content.decode()
+    assert "NOT CONFIRMED: 5% waits" in listing
+    page = logged_in(team["oscar"]).get(f"/rollouts/{rollout.pk}/dashboard/").content.decode()
+    assert "not confirmed" in page and "unreachable" in page
