@@ -5,13 +5,21 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+import time_machine
 
+from governance.models import Release
+from rollouts import lifecycle
+from rollouts.models import Rollout, TrafficSplit
+from tests.rollouts.conftest import T0, approved, at, feed
 from tests.servers import free_port, serving
+
+__all__ = ["approved"]  # the fixture, for the engine tests here
 
 
 def require(binary: str) -> str:
@@ -60,3 +68,34 @@ def upstreams() -> Iterator[Upstreams]:
             "v2.0.0",
             "v2.1.0",
         )
+
+
+# --- Driving a rollout through the engine in front of a real router ---
+
+STABLE, CANARY = "v2.0.0", "v2.1.0"
+
+
+@pytest.fixture
+def client_for(team: dict[str, Any], token_for: Callable[..., str], api: Callable[..., Any]) -> Any:
+    return lambda name, *scopes: api(token_for(team[name], *scopes))
+
+
+@pytest.fixture
+def clock() -> Iterator[Any]:
+    with time_machine.travel(T0, tick=False) as traveller:
+        yield traveller
+
+
+def started(approved: Callable[..., Release], team: dict[str, Any]) -> Rollout:
+    """A rollout of `backend` v2.1.0 over v2.0.0, with healthy metrics for six hours."""
+    rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"], stable_version=STABLE)
+    feed("backend", STABLE, "stable", at(-3600), 6 * 3600, requests=2000)
+    feed("backend", CANARY, "canary", at(0), 6 * 3600, requests=200)
+    return rollout
+
+
+def recorded(rollout: Rollout) -> tuple[int, int, bool]:
+    """The rollout's weight, the router's confirmed weight and whether its last call did."""
+    rollout.refresh_from_db()
+    split = TrafficSplit.objects.get(service="backend")
+    return rollout.weight, split.weight, split.ok

@@ -11,25 +11,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import time_machine
 from django.core import mail
 from django.core.management import call_command
 
 from governance.models import Release, Service
 from rollouts import engine, lifecycle
-from rollouts.models import Rollout, TrafficSplit
+from rollouts.models import TrafficSplit
 from rollouts.traffic.haproxy import HAProxyRouter
 from rollouts.traffic.router import Target
-from tests.rollouts.conftest import T0, approved, at, feed
-from tests.routers.conftest import Upstreams, require
+from tests.rollouts.conftest import at
+from tests.routers.conftest import CANARY, STABLE, Upstreams, recorded, require, started
 from tests.routers.haproxy_process import HAProxy
 from tests.routers.test_haproxy import cookie_of, tally
 from tests.servers import free_port
 
 pytestmark = pytest.mark.django_db
-__all__ = ["approved"]  # the fixture
 
-STABLE, CANARY = "v2.0.0", "v2.1.0"
 KILL = "/ops/canary/abort"
 
 
@@ -62,32 +59,8 @@ def proxy(upstreams: Upstreams, tmp_path: Path, settings: Any) -> Iterator[tuple
     shutil.rmtree(short, ignore_errors=True)
 
 
-@pytest.fixture
-def client_for(team: dict[str, Any], token_for: Callable[..., str], api: Callable[..., Any]) -> Any:
-    return lambda name, *scopes: api(token_for(team[name], *scopes))
-
-
-@pytest.fixture
-def clock() -> Iterator[Any]:
-    with time_machine.travel(T0, tick=False) as traveller:
-        yield traveller
-
-
-def started(approved: Callable[..., Release], team: dict[str, Any]) -> Rollout:
-    rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"], stable_version=STABLE)
-    feed("backend", STABLE, "stable", at(-3600), 6 * 3600, requests=2000)
-    feed("backend", CANARY, "canary", at(0), 6 * 3600, requests=200)
-    return rollout
-
-
 def canary_share(port: int, clients: int = 5000) -> float:
     return 100 * tally(port, [{}] * clients)[CANARY] / clients
-
-
-def recorded(rollout: Rollout) -> tuple[int, int, bool]:
-    rollout.refresh_from_db()
-    split = TrafficSplit.objects.get(service="backend")
-    return rollout.weight, split.weight, split.ok
 
 
 def test_each_phase_the_kill_switch_and_its_cookie_holders_reach_haproxy(

@@ -11,23 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import time_machine
 from django.core import mail
 from django.core.management import call_command
 
 from governance.models import Release, Service
 from rollouts import engine, lifecycle
-from rollouts.models import Rollout, TrafficSplit
-from tests.rollouts.conftest import T0, approved, at, feed
-from tests.routers.conftest import Upstreams, require
+from rollouts.models import TrafficSplit
+from tests.rollouts.conftest import at
+from tests.routers.conftest import CANARY, STABLE, Upstreams, recorded, require, started
 from tests.routers.http_load import fresh, get_many, with_cookie
 from tests.routers.nginx_process import Nginx, running_nginx
 from tests.servers import free_port
 
 pytestmark = pytest.mark.django_db
-__all__ = ["approved"]  # the fixture
 
-STABLE, CANARY = "v2.0.0", "v2.1.0"
 KILL = "/ops/canary/abort"
 
 
@@ -49,30 +46,6 @@ def nginx(tmp_path: Path, upstreams: Upstreams, settings: Any) -> Iterator[tuple
             f"--canary={upstreams.canary_url}",
         )
         yield process, port
-
-
-@pytest.fixture
-def client_for(team: dict[str, Any], token_for: Callable[..., str], api: Callable[..., Any]) -> Any:
-    return lambda name, *scopes: api(token_for(team[name], *scopes))
-
-
-@pytest.fixture
-def clock() -> Iterator[Any]:
-    with time_machine.travel(T0, tick=False) as traveller:
-        yield traveller
-
-
-def started(approved: Callable[..., Release], team: dict[str, Any]) -> Rollout:
-    rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"], stable_version=STABLE)
-    feed("backend", STABLE, "stable", at(-3600), 6 * 3600, requests=2000)
-    feed("backend", CANARY, "canary", at(0), 6 * 3600, requests=200)
-    return rollout
-
-
-def recorded(rollout: Rollout) -> tuple[int, int, bool]:
-    rollout.refresh_from_db()
-    split = TrafficSplit.objects.get(service="backend")
-    return rollout.weight, split.weight, split.ok
 
 
 def canary_ids(port: int, sticky_ids: list[str]) -> set[str]:
