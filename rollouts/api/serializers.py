@@ -180,9 +180,16 @@ class MetricsBatchSerializer(serializers.Serializer):
 
 
 class RouterStateSerializer(serializers.Serializer):
-    weight = serializers.IntegerField()
-    applied_at = serializers.DateTimeField(allow_null=True)
-    ok = serializers.BooleanField()
+    weight = serializers.IntegerField(help_text="The canary weight the router confirmed.")
+    applied_at = serializers.DateTimeField(allow_null=True, help_text="When it confirmed it.")
+    ok = serializers.BooleanField(help_text="Whether the router confirmed its last call.")
+    error = serializers.CharField(required=False, help_text="Only when not ok: why.")
+    pending_weight = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Only when not ok: the weight that waits."
+    )
+    next_attempt_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Only when not ok: the next retry."
+    )
 
 
 class ServiceSerializer(serializers.Serializer):
