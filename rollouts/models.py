@@ -217,8 +217,8 @@ class TrafficSplit(models.Model):
     canary_version = models.CharField(max_length=64, blank=True)
     weight = models.PositiveSmallIntegerField(default=0)
     salt = models.CharField(max_length=32, blank=True)
-    # When the router confirmed the values above (its `applied_at`).
-    updated_at = models.DateTimeField(default=clock.now)
+    # When the router confirmed the values above (its `applied_at`); null until it has.
+    updated_at = models.DateTimeField(default=clock.now, null=True)
     # The router's truth: the last call's outcome, and what it has not taken yet.
     ok = models.BooleanField(default=True)
     error = models.TextField(blank=True)

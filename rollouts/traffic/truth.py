@@ -143,7 +143,9 @@ def _route(
     try:
         with transaction.atomic():
             _bound_lock_wait(timeout)
-            split, _ = TrafficSplit.objects.select_for_update().get_or_create(service=service)
+            split, _ = TrafficSplit.objects.select_for_update().get_or_create(
+                service=service, defaults={"updated_at": None}
+            )
             if still_wanted is not None and not still_wanted():
                 raise Superseded(f"{service}: the change is no longer wanted")
             target = wanted(split, catalogue)
