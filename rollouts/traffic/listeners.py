@@ -7,9 +7,11 @@ old worker closes its listening sockets as it begins to shut down, and until the
 still accept a new connection under the old configuration. `settle` waits for exactly
 that: no old worker left on the socket, and a new one on it.
 
-The sockets are found once with psutil (which reads the whole socket table, slow on a
-busy host); while polling, a process is asked only whether its descriptor still names the
-same socket (`/proc/<pid>/fd/<fd>`), with psutil per process where there is no /proc.
+On Linux the sockets are found from /proc/net and the descriptors of nginx's own
+processes only (psutil's whole socket table takes seconds on a busy host: it reads every
+process's descriptors); elsewhere with psutil. While polling, a process is asked only
+whether its descriptor still names the same socket (`/proc/<pid>/fd/<fd>`), with psutil
+per process where there is no /proc.
 """
 
 from __future__ import annotations
@@ -119,6 +121,8 @@ def holds(pid: int, address: Address, sockets: frozenset[Socket]) -> bool:
 def holders(address: Address, attempts: int = 5) -> Holders:
     """Who holds the listening socket now (all empty when nothing listens); Hidden when
     something listens whose processes cannot be seen (another user, a container)."""
+    if _PROC:
+        return _proc_holders(address)
     for _ in range(attempts):
         try:
             listening = [c for c in psutil.net_connections(address.kind) if address.matches(c)]
@@ -137,6 +141,57 @@ def holders(address: Address, attempts: int = 5) -> Holders:
     masters.discard(0)
     workers = _workers(masters, address, sockets)
     return Holders(frozenset(masters), frozenset(workers), sockets)
+
+
+def _listening_inodes(port: int) -> set[str]:
+    """The inodes of the sockets listening on `port` (any address), from /proc/net."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as rows:
+                next(rows, None)
+                for row in rows:
+                    fields = row.split()
+                    if fields[3] == "0A" and int(fields[1].rpartition(":")[2], 16) == port:
+                        inodes.add(fields[9])
+        except OSError:
+            continue
+    return inodes
+
+
+def _proc_holders(address: Address) -> Holders:
+    """Linux, cheaply: the socket's inodes from /proc/net, then only nginx processes'
+    descriptors (reading every process's would take seconds on a busy host)."""
+    inodes = _listening_inodes(address.port)
+    if not inodes:
+        return Holders(frozenset(), frozenset(), frozenset())
+    found: dict[int, set[Socket]] = {}
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] != "nginx":
+            continue
+        try:
+            descriptors = os.listdir(f"/proc/{process.pid}/fd")
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        except PermissionError as exc:
+            raise Hidden(f"process {process.pid} cannot be inspected") from exc
+        for fd in descriptors:
+            link = _link(process.pid, int(fd))
+            if link.startswith("socket:[") and link[8:-1] in inodes:
+                found.setdefault(process.pid, set()).add((int(fd), link))
+    if not found:
+        raise Hidden("its listening processes are not visible from here")
+    parents = {pid: _parent(pid) for pid in found}
+    masters = frozenset(pid for pid in found if parents[pid] not in found)
+    sockets = frozenset(socket for pid in masters for socket in found[pid])
+    return Holders(masters, frozenset(found) - masters, sockets)
+
+
+def _parent(pid: int) -> int:
+    try:
+        return psutil.Process(pid).ppid()
+    except psutil.NoSuchProcess:
+        return 0
 
 
 def _master(pid: int, address: Address, sockets: frozenset[Socket]) -> int:
