@@ -95,7 +95,7 @@ class ServiceAdmin(RoleAccess, SimpleHistoryAdmin):
         else:
             self.message_user(request, detail, messages.INFO)
 
-    @admin.display(description="router")
+    @admin.display(description="router state")
     def router_state(self, obj: Service) -> str:
         state = router_state(obj)
         applied = state["applied_at"]
