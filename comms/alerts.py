@@ -1,17 +1,23 @@
 """Alert channels for stewards and on-call, through the vendors' own libraries: Slack
 (incoming webhook, `#codex-alerts`), PagerDuty (Events API v2; critical alerts only) and
-email. A channel that is not configured is reported as skipped, never as sent."""
+email. A channel that is not configured is reported as skipped, never as sent.
+
+`alert_members` reaches a role's members instead (finance, the council): an email to
+each who has an address and an in-app notification."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import pagerduty
 import structlog
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from slack_sdk.webhook import WebhookClient
+
+from comms.models import Notification
 
 logger = structlog.get_logger(__name__)
 
@@ -94,9 +100,45 @@ def send_alert(
     return deliveries
 
 
+def alert_members(
+    *, role: str, summary: str, severity: str = "warning", details: dict[str, Any] | None = None
+) -> list[Delivery]:
+    """Email and an in-app notification to every active member holding `role`."""
+    details = details or {}
+    members = list(get_user_model().objects.filter(is_active=True, groups__name=role))
+    if not members:
+        return [Delivery(f"role:{role}", "skipped", f"no active member holds {role}")]
+    title = f"[{severity}] {summary}"
+    body = "\n".join([summary, "", *(f"{key}: {value}" for key, value in details.items())])
+    Notification.objects.bulk_create(
+        Notification(user=member, title=title[:300], body=body) for member in members
+    )
+    deliveries = [Delivery("in_app", "sent", f"{len(members)} member(s) of {role}")]
+    emails = sorted({member.email for member in members if member.email})
+    if emails:
+        try:
+            send_mail(title, body, None, emails)
+            deliveries.append(Delivery("email", "sent", ", ".join(emails)))
+        except Exception as exc:
+            deliveries.append(Delivery("email", "failed", f"{type(exc).__name__}: {exc}"))
+    else:
+        deliveries.append(Delivery("email", "skipped", f"no member of {role} has an email"))
+    for delivery in deliveries:
+        logger.info("alert_delivery", summary=summary, role=role, **asdict(delivery))
+    return deliveries
+
+
 def alert_quietly(**kwargs: Any) -> None:
     """For callers that must not fail because an alert did (ticks, reminders)."""
     try:
         send_alert(**kwargs)
+    except Exception:
+        logger.exception("alert_failed")
+
+
+def alert_members_quietly(**kwargs: Any) -> None:
+    """`alert_members` for callers that must not fail because an alert did."""
+    try:
+        alert_members(**kwargs)
     except Exception:
         logger.exception("alert_failed")

@@ -102,6 +102,35 @@ class PromoteMode(models.TextChoices):
     AUTO = "auto"
 
 
+class PauseKind(models.TextChoices):
+    """Why a rollout is paused (`pause_reason.kind` in the API)."""
+
+    RULE = "rule", "An abort rule with action pause fired"
+    VALIDATION_FAILED = "validation_failed", "The phase's validation failed at its deadline"
+    INCONCLUSIVE = "inconclusive", "Too little data after the phase's extension"
+    METRICS_UNAVAILABLE = "metrics_unavailable", "The metrics source was unreachable"
+    GATE = "gate", "A gate (webhook) held the rollout"
+    MANUAL = "manual", "Paused by a person"
+
+
+class OnFailedValidation(models.TextChoices):
+    """What a plan does with a phase whose validation fails at its deadline."""
+
+    PAUSE = "pause", "Pause and alert"
+    ROLLBACK = "rollback", "Roll back"
+
+
+class Audience(models.TextChoices):
+    """Who hears about a rollout's decision on a metric: on-call (the alert channels), or
+    the members holding a role (email and an in-app notification)."""
+
+    ON_CALL = "on_call", "On-call (Slack, PagerDuty, ALERT_EMAILS)"
+    FINANCE = "finance", "Finance team"
+    COUNCIL = "council", "Council stewards"
+    STEWARD = "steward", "Platform stewards"
+    OPS = "ops", "Ops guardians"
+
+
 class Event(models.TextChoices):
     """A rollout's audit actions (`rollout.<event>`)."""
 
@@ -112,6 +141,8 @@ class Event(models.TextChoices):
     WEIGHT_APPLIED = "weight_applied"
     PHASE_EXTENDED = "phase_extended"
     AUTO_PROMOTE_SET = "auto_promote_set"
+    FULL_PROMOTION_REQUESTED = "full_promotion_requested"
+    FULL_PROMOTION_CONFIRMED = "full_promotion_confirmed"
     PROMOTED = "promoted"
     ROLLBACK_STARTED = "rollback_started"
     ROLLED_BACK = "rolled_back"

@@ -139,13 +139,29 @@ def monitor(portal: Portal, args: argparse.Namespace) -> int:
 
 
 def promote(portal: Portal, args: argparse.Namespace) -> int:
+    """--auto: when validation passes; --manual: the next phase now; --manual --full (or
+    --approver @x): straight to 100%, once a second member makes the same call (@x: only
+    they may) within 15 minutes."""
+    full = bool(args.full or args.approver)
+    if args.auto and full:
+        usage("--full and --approver are for a manual promotion (--manual)")
     rollout = portal.rollout(args.version, args.service)
-    body = {"mode": "auto" if args.auto else "manual", "confirmed": True}
-    if args.approver:
-        body["approver"] = args.approver
+    body: dict[str, Any] = {"mode": "auto" if args.auto else "manual", "confirmed": True}
+    if full:
+        body["full"] = True
+        body["approver"] = args.approver or ""
     result = portal.call("POST", f"/api/v1/rollouts/{rollout['id']}/promote/", body)
+    if result.get("awaiting"):
+        who = result["approver"] or "a second member (council or steward)"
+        out.print(
+            f"{rollout['service']} {rollout['version']}: full promotion asked by "
+            f"{result['requested_by']}, awaiting {who} until {result['expires_at']} "
+            "(the same command confirms it)"
+        )
+        return OK
+    where = f" at {result['weight']}%" if result["state"] != "promoted" else ""
     out.print(
-        f"{result['service']} {result['version']}: {result['state']}"
+        f"{result['service']} {result['version']}: {result['state']}{where}"
         + (" (promotes automatically when validation passes)" if args.auto else "")
     )
     return OK
@@ -207,11 +223,20 @@ def parser() -> argparse.ArgumentParser:
     sub = command("monitor", "live view until the rollout ends")
     sub.add_argument("--interval", type=float, default=5)
     sub.add_argument("--timeout", type=float, default=0, help="give up after S seconds")
-    sub = command("promote", "promote now (--manual) or when validation passes (--auto)")
+    sub = command(
+        "promote",
+        "the next phase now (--manual), 100%% with a second member (--full), or "
+        "when validation passes (--auto)",
+    )
     mode = sub.add_mutually_exclusive_group(required=True)
     mode.add_argument("--auto", action="store_true")
     mode.add_argument("--manual", action="store_true")
-    sub.add_argument("--approver")
+    sub.add_argument("--full", action="store_true", help="straight to 100%%: two members")
+    sub.add_argument(
+        "--approver",
+        metavar="@NAME",
+        help="the second member who must confirm a full promotion (implies --full)",
+    )
     sub = command("pause", "hold the rollout at its current weight")
     sub.add_argument("--reason", default="")
     command("resume", "carry on where the rollout was paused")

@@ -15,8 +15,10 @@ from governance.models import Service
 from portal import clock
 from rollouts.analysis.comparison import compare
 from rollouts.charts import bar_chart, line_chart
+from rollouts.choices import PauseKind
 from rollouts.metrics.base import histogram_quantile
 from rollouts.models import MetricSample, Rollout
+from rollouts.presenters import pause_reason
 from rollouts.services_json import router_state
 
 BUCKETS = 60
@@ -67,6 +69,13 @@ def _series(rollout: Rollout, now: datetime) -> dict[str, Any]:
     return out
 
 
+def _pause(rollout: Rollout) -> dict[str, Any] | None:
+    reason = pause_reason(rollout)
+    if reason is None:
+        return None
+    return {**reason, "label": PauseKind(reason["kind"]).label}
+
+
 @staff_member_required
 def rollout_dashboard(request: HttpRequest, pk: int) -> HttpResponse:
     rollout = get_object_or_404(Rollout, pk=pk)
@@ -90,6 +99,7 @@ def rollout_dashboard(request: HttpRequest, pk: int) -> HttpResponse:
             "router": router_state(service) if service else None,
             "service_router": service.router if service else "",
             "figures": figures,
+            "pause": _pause(rollout),
             "refresh": rollout.is_active,
             "now": now,
             "charts": {

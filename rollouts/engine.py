@@ -1,8 +1,9 @@
 """The engine's tick: for each live rollout, read (its metrics, through the metrics
 source), judge (`analysis.judge.analyse`: abort rules, then the phase's gates), decide
-(rollback, pause, extend, advance, promote or nothing) and act (a transition from
-`lifecycle`, then the router call after the commit). Then it carries every rollback on
-(`rollback`: each due step claimed, run and recorded) and verifies finished ones.
+(`decisions`: every phase ends in one; rollback, pause, extend, advance, promote or
+nothing) and act (a transition from `lifecycle`, then the router call and the alerts after
+the commit). A paused rollout is still judged by its rollback rules. Then it carries every
+rollback on (`rollback`: each due step claimed, run and recorded) and verifies finished ones.
 
 Live rollouts are locked together (SKIP LOCKED) while they are judged, so two ticks at
 once do the work once; the transaction holds no outside call. Rollback continuations run
@@ -16,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -24,7 +25,6 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, OuterRef, Subquery
 
-from comms.alerts import alert_quietly
 from comms.services import incident_update_for_rollout, other_open_incidents
 from portal import clock
 from portal.bulk import update_rows
@@ -36,19 +36,20 @@ from rollouts.choices import (
     LIVE_STATES,
     Decision,
     Event,
-    PhaseVerdict,
     PromoteMode,
     RollbackMode,
     RolloutState,
     VerificationResult,
 )
+from rollouts.decisions import Decided, decide
+from rollouts.decisions import act as decided_act
 from rollouts.followups import actions_schedule
 from rollouts.lifecycle import (
+    advance,
     apply_phase_weight,
     audit,
     check,
     continue_in_background,
-    pause,
     promote,
     save,
     start_rollback,
@@ -77,9 +78,11 @@ def tick() -> dict[str, int]:
     )
     after: list[Act] = []
     with transaction.atomic():
+        # Paused rollouts too: a paused canary still serves its weight, so its rollback
+        # rules keep watching it (nothing else acts on it until a person resumes it).
         rollouts = list(
             Rollout.objects.select_for_update(skip_locked=True).filter(
-                state__in=[RolloutState.RUNNING, RolloutState.MONITORING]
+                state__in=[RolloutState.RUNNING, RolloutState.MONITORING, RolloutState.PAUSED]
             )
         )
         now = clock.now()
@@ -89,15 +92,15 @@ def tick() -> dict[str, int]:
         verdicts = [(rollout, _judge(rollout, now, data)) for rollout in rollouts]
         data.flush()
         quiet = []
-        for rollout, result in verdicts:
-            outcome = "checked" if result is None else _act(rollout, now, result, after)
+        for rollout, judged in verdicts:
+            outcome = "checked" if judged is None else _act(rollout, now, *judged, after)
             counts["checked"] += 1
             if outcome == "checked":
                 quiet.append(rollout)
             elif outcome in counts:
                 counts[outcome] += 1
         # An update, not save(): a verdict every tick is not a change worth a history row.
-        update_rows(quiet, ["last_analysis"])
+        update_rows(quiet, ["last_analysis", "metrics_down_since"])
     for act in after:  # committed: router calls, first rollback steps, alerts
         act()
     counts["router_retries"] = reconcile() + catch_up()
@@ -110,22 +113,31 @@ def tick() -> dict[str, int]:
     return counts
 
 
-def _judge(rollout: Rollout, now: datetime, data: TickData) -> Analysis | None:
-    """The rollout's verdict, kept on it; None when there is nothing to decide."""
-    decision_point = now >= rollout.phase_ends_at
+def _judge(
+    rollout: Rollout, now: datetime, data: TickData
+) -> tuple[Analysis, Decided | None] | None:
+    """The rollout's verdict, kept on it, and the decision it leads to; None when there
+    is nothing to do. A paused rollout is judged by its rollback rules only."""
+    paused = rollout.state == RolloutState.PAUSED
+    decision_point = not paused and now >= rollout.phase_ends_at
     result = analyse(rollout, now, data, validate=decision_point)
     rollout.last_analysis = result.as_json()
-    if result.action == Decision.NONE and not decision_point:
+    if paused:
+        return (result, None) if result.action == Decision.ROLLBACK else None
+    decided = decide(rollout, result, data, now, validated=decision_point)
+    if result.action == Decision.NONE and decided is None and not decision_point:
         return None
-    return result
+    return result, decided
 
 
-def _act(rollout: Rollout, now: datetime, result: Analysis, after: list[Act]) -> str:
+def _act(
+    rollout: Rollout, now: datetime, result: Analysis, decided: Decided | None, after: list[Act]
+) -> str:
     """Act on one locked rollout's verdict; transitions run in a savepoint, so a failure
     on one rollout is logged and leaves the others to this tick."""
     try:
         with transaction.atomic():
-            outcome, act = _transition(rollout, now, result)
+            outcome, act = _transition(rollout, now, result, decided)
     except Exception:
         logger.exception("tick_failed", rollout=rollout.pk)
         return "checked"
@@ -134,21 +146,17 @@ def _act(rollout: Rollout, now: datetime, result: Analysis, after: list[Act]) ->
     return outcome
 
 
-def _transition(rollout: Rollout, now: datetime, result: Analysis) -> tuple[str, Act | None]:
+def _transition(
+    rollout: Rollout, now: datetime, result: Analysis, decided: Decided | None
+) -> tuple[str, Act | None]:
     if result.action == Decision.ROLLBACK:
         first, token = start_rollback(
             rollout, mode=RollbackMode.INSTANT, reason=result.reason, trigger=f"rule {result.rule}"
         )
         continue_in_background(rollout)
         return "rolled_back", lambda: run_claimed(rollout, first, token)
-    if result.action == Decision.PAUSE:
-        pause(rollout, result.reason)
-        summary = f"{rollout.service} {rollout.version} paused: {result.reason}"
-        details = {"rule": result.rule, "rollout": rollout.pk}
-        source = f"canary-portal/{rollout.service}"
-        return "paused", lambda: alert_quietly(
-            summary=summary, source=source, severity="warning", details=details
-        )
+    if decided is not None:
+        return decided_act(rollout, now, decided)
     if result.validation_passed and _phase_weight_applied(rollout):
         if rollout.state == RolloutState.MONITORING:
             if rollout.auto_promote:
@@ -161,29 +169,7 @@ def _transition(rollout: Rollout, now: datetime, result: Analysis) -> tuple[str,
         else:
             advance(rollout, now)
             return "advanced", lambda: apply_phase_weight(rollout)
-    elif result.inconclusive:
-        return ("checked" if extend_phase(rollout, now) else "paused"), None
     return "checked", None
-
-
-def advance(rollout: Rollout, now: datetime) -> None:
-    """The next phase of a rollout whose row the caller holds; its weight is pushed to the
-    router after the commit."""
-    phase = rollout.phases.get(index=rollout.phase_index + 1)
-    if phase.weight >= 100:
-        check(rollout, RolloutState.MONITORING, "advance")
-    rollout.phases.filter(index=rollout.phase_index).update(
-        ended_at=now, verdict=PhaseVerdict.PASSED
-    )
-    phase.started_at = now
-    phase.save(update_fields=["started_at"])
-    # The weight is the router's to confirm (lifecycle.apply_phase_weight), after the commit.
-    rollout.phase_index, rollout.phase_started_at = phase.index, now
-    rollout.phase_ends_at = now + timedelta(seconds=phase.duration_s)
-    if phase.weight >= 100:
-        rollout.state = RolloutState.MONITORING
-    save(rollout)
-    audit(rollout, Event.ADVANCED, phase=phase.index)
 
 
 def _phase_weight_applied(rollout: Rollout) -> bool:
@@ -203,20 +189,6 @@ def catch_up() -> int:
         for rollout in behind.filter(weight__lt=F("wanted"))
         if not held_back(rollout.service)
     )
-
-
-def extend_phase(rollout: Rollout, now: datetime) -> bool:
-    """A phase without enough data is extended once (True), then paused for a steward."""
-    phase = rollout.phases.get(index=rollout.phase_index)
-    if not phase.extended:
-        phase.extended = True
-        phase.save(update_fields=["extended"])
-        rollout.phase_ends_at = now + timedelta(seconds=phase.duration_s)
-        save(rollout)
-        audit(rollout, Event.PHASE_EXTENDED, phase=phase.index, reason="insufficient data")
-        return True
-    pause(rollout, "Insufficient data after one extension: a steward decides.")
-    return False
 
 
 def rollback_continue(rollout_id: int) -> str:

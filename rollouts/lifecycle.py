@@ -10,7 +10,7 @@ once the router took weight 0)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -30,8 +30,8 @@ from rollouts.choices import (
     ACTIVE_STATES,
     LIVE_STATES,
     Event,
+    PauseKind,
     PhaseVerdict,
-    PromoteMode,
     RollbackMode,
     RolloutState,
     StepName,
@@ -197,56 +197,58 @@ def apply_phase_weight(rollout: Rollout) -> bool:
 def rollout_pause(*, rollout: Rollout, actor: Any, reason: str = "") -> Rollout:
     with transaction.atomic():
         rollout = locked(rollout.pk, RolloutState.PAUSED, "pause")
-        pause(rollout, reason or "paused by a steward", actor)
+        pause(rollout, PauseKind.MANUAL, reason or f"paused by {actor.get_username()}", actor)
     return rollout
 
 
-def pause(rollout: Rollout, reason: str, actor: Any = None) -> None:
-    """Pause a rollout whose row the caller holds."""
+def pause(rollout: Rollout, kind: str, detail: str, actor: Any = None, **data: Any) -> None:
+    """Pause a rollout whose row the caller holds, saying why (`kind`, `detail`)."""
     check(rollout, RolloutState.PAUSED, "pause")
-    now = clock.now()
     rollout.paused_from, rollout.state = rollout.state, RolloutState.PAUSED
-    rollout.paused_at, rollout.pause_reason = now, reason
-    rollout.paused_remaining_s = max(0.0, (rollout.phase_ends_at - now).total_seconds())
+    rollout.paused_at, rollout.pause_kind, rollout.pause_detail = clock.now(), kind, detail
     save(rollout, actor)
-    audit(rollout, Event.PAUSED, actor, reason=reason)
+    audit(rollout, Event.PAUSED, actor, kind=str(kind), reason=detail, **data)
+
+
+def _unpause(rollout: Rollout) -> None:
+    rollout.paused_at, rollout.paused_from = None, ""
+    rollout.pause_kind, rollout.pause_detail = "", ""
 
 
 def rollout_resume(*, rollout: Rollout, actor: Any) -> Rollout:
+    """Carry on where the rollout was paused: its phase starts afresh, with its full
+    duration before the next decision and a validation window from now."""
     with transaction.atomic():
         rollout = locked(rollout.pk, RolloutState.RUNNING, "resume")
         now = clock.now()
+        duration = rollout.phases.get(index=rollout.phase_index).duration_s
         rollout.state = rollout.paused_from or RolloutState.RUNNING
-        # The phase keeps the time it had left when it was paused.
-        rollout.phase_ends_at = now + timedelta(seconds=rollout.paused_remaining_s or 0)
-        rollout.paused_at, rollout.paused_from, rollout.paused_remaining_s = None, "", None
-        rollout.pause_reason = ""
+        rollout.phase_started_at = now
+        rollout.phase_ends_at = now + timedelta(seconds=duration)
+        _unpause(rollout)
+        rollout.metrics_down_since = None
         save(rollout, actor)
-        audit(rollout, Event.RESUMED, actor)
+        audit(rollout, Event.RESUMED, actor, phase_ends_at=rollout.phase_ends_at.isoformat())
     return rollout
 
 
-def rollout_promote(*, rollout: Rollout, actor: Any, mode: str, confirmed: bool) -> Rollout:
-    """`manual` promotes now (confirmation required); `auto` promotes when validation passes
-    at the end of the monitoring period."""
-    if mode not in PromoteMode.values:
-        raise Invalid("mode must be manual or auto.")
-    if mode == PromoteMode.MANUAL and confirmed is not True:
-        raise Invalid("A manual promotion needs confirmed: true.")
-    with transaction.atomic():
-        rollout = locked(rollout.pk, RolloutState.PROMOTED, "be promoted")
-        if mode == PromoteMode.AUTO:
-            rollout.auto_promote = True
-            save(rollout, actor)
-            audit(rollout, Event.AUTO_PROMOTE_SET, actor)
-            return rollout
-        promote(rollout, actor, PromoteMode.MANUAL)
-    push(
-        rollout,
-        "the promotion",
-        lambda: route(rollout.service, 0, stable_version=rollout.version, promote=True),
+def advance(rollout: Rollout, now: datetime, actor: Any = None, how: str = "validated") -> None:
+    """The next phase of a rollout whose row the caller holds (running again if it was
+    paused); its weight is pushed to the router after the commit (`apply_phase_weight`)."""
+    phase = rollout.phases.get(index=rollout.phase_index + 1)
+    to = RolloutState.MONITORING if phase.weight >= 100 else RolloutState.RUNNING
+    if to != rollout.state:
+        check(rollout, to, "advance")
+    rollout.phases.filter(index=rollout.phase_index).update(
+        ended_at=now, verdict=PhaseVerdict.PASSED
     )
-    return rollout
+    phase.started_at = now
+    phase.save(update_fields=["started_at"])
+    rollout.phase_index, rollout.phase_started_at, rollout.state = phase.index, now, to
+    rollout.phase_ends_at = now + timedelta(seconds=phase.duration_s)
+    _unpause(rollout)
+    save(rollout, actor)
+    audit(rollout, Event.ADVANCED, actor, phase=phase.index, how=how)
 
 
 def promote(rollout: Rollout, actor: Any, how: str) -> None:

@@ -11,6 +11,9 @@ from governance.models import Release
 from portal import clock
 from rollouts.choices import (
     ACTIVE_STATES,
+    Audience,
+    OnFailedValidation,
+    PauseKind,
     PhaseVerdict,
     PostRollbackKind,
     RollbackMode,
@@ -52,6 +55,12 @@ class Plan(models.Model):
     verify_max_p95_ms = models.FloatField(
         default=250.0, help_text="After a rollback: stable's p95 < this (ms)."
     )
+    on_failed_validation = models.CharField(
+        max_length=8,
+        choices=OnFailedValidation.choices,
+        default=OnFailedValidation.PAUSE,
+        help_text="A phase whose validation fails at its deadline: pause it or roll it back.",
+    )
 
     history = tracked_history()
 
@@ -74,10 +83,14 @@ class Rollout(models.Model):
     phase_ends_at = models.DateTimeField()
     monitoring_s = models.PositiveIntegerField()
     auto_promote = models.BooleanField(default=True)
+    # Why it is paused (the API's `pause_reason`: kind, detail, at = paused_at).
     paused_at = models.DateTimeField(null=True, blank=True)
     paused_from = models.CharField(max_length=16, blank=True)
-    paused_remaining_s = models.FloatField(null=True, blank=True)
-    pause_reason = models.TextField(blank=True)
+    pause_kind = models.CharField(max_length=20, choices=PauseKind.choices, blank=True)
+    pause_detail = models.TextField(blank=True)
+    # Since when every rule window of this rollout has come back unavailable (the metrics
+    # source unreachable); None while the source answers.
+    metrics_down_since = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(default=clock.now)
     ended_at = models.DateTimeField(null=True, blank=True)
     started_by = models.ForeignKey(
@@ -89,7 +102,7 @@ class Rollout(models.Model):
     # Salts the sticky hash, so each rollout draws its own canary population.
     salt = models.CharField(max_length=32, default=_salt, editable=False)
 
-    history = tracked_history(excluded_fields=["last_analysis"])
+    history = tracked_history(excluded_fields=["last_analysis", "metrics_down_since"])
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -107,6 +120,34 @@ class Rollout(models.Model):
     @property
     def is_active(self) -> bool:
         return self.state in ACTIVE_STATES
+
+
+class FullPromotion(models.Model):
+    """A full manual promotion (straight to 100%) asked for by one member, which a second
+    member (council or steward, not the first, not the release's author; the named approver
+    when there is one) confirms with the same call within 15 minutes."""
+
+    rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="full_promotions")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by_name = models.CharField(max_length=150)
+    approver_name = models.CharField(
+        max_length=150, blank=True, help_text="The only member who may confirm, when named."
+    )
+    requested_at = models.DateTimeField(default=clock.now)
+    expires_at = models.DateTimeField()
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    confirmed_by_name = models.CharField(max_length=150, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"full promotion of {self.rollout} asked by {self.requested_by_name}"
 
 
 class Phase(models.Model):
@@ -372,6 +413,29 @@ class MetricThreshold(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class AlertRoute(models.Model):
+    """Who is alerted when a rollout pauses or rolls back on one metric (a gate's or an
+    abort rule's): on-call, or a role's members. A metric with no route alerts on-call."""
+
+    metric = models.CharField(
+        max_length=40,
+        help_text="A gate (requests, error_rate, p95_ms, throughput_rps), an abort rule's "
+        "metric (payment_failure_rate, ...), margin, or metrics_source.",
+    )
+    audience = models.CharField(max_length=16, choices=Audience.choices)
+
+    history = tracked_history()
+
+    class Meta:
+        ordering = ["metric", "audience"]
+        constraints = [
+            models.UniqueConstraint(fields=["metric", "audience"], name="alert_route_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric} → {self.get_audience_display()}"
 
 
 class ConversionTarget(models.Model):

@@ -4,8 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from rollouts.choices import RolloutState
-from rollouts.models import Rollout
+from rollouts.choices import PauseKind, RolloutState
+from rollouts.models import FullPromotion, Rollout
+
+
+def pause_reason(rollout: Rollout) -> dict[str, Any] | None:
+    """Why a paused rollout is paused (kind, detail, at); None when it is not paused."""
+    if rollout.state != RolloutState.PAUSED:
+        return None
+    return {
+        "kind": rollout.pause_kind or PauseKind.MANUAL,
+        "detail": rollout.pause_detail,
+        "at": rollout.paused_at,
+    }
+
+
+def full_promotion_json(request: FullPromotion) -> dict[str, Any]:
+    """A full manual promotion waiting for its second member (the 202 answer)."""
+    return {
+        "awaiting": "second approver",
+        "rollout": request.rollout_id,
+        "requested_by": request.requested_by_name,
+        "approver": request.approver_name or None,
+        "expires_at": request.expires_at,
+    }
 
 
 def rollout_json(rollout: Rollout) -> dict[str, Any]:
@@ -66,7 +88,7 @@ def rollout_json(rollout: Rollout) -> dict[str, Any]:
             "verification": rollback.verification,
         },
         "auto_promote": rollout.auto_promote,
-        "pause_reason": rollout.pause_reason or None,
+        "pause_reason": pause_reason(rollout),
         "started_at": rollout.started_at,
         "ended_at": rollout.ended_at,
         "started_by": rollout.started_by_name,

@@ -132,6 +132,33 @@ CONVERSIONS = [
 ]
 
 
+# metric → who hears about a pause or rollback on it (admin → Alert routes). Latency,
+# errors and the source itself go to on-call; margin and payments to finance; complaints to
+# the council and the platform stewards (the guide's @council-stewards).
+ALERT_ROUTES = [
+    ("requests", "on_call"),
+    ("error_rate", "on_call"),
+    ("p95_ms", "on_call"),
+    ("throughput_rps", "on_call"),
+    ("p95_latency_ms", "on_call"),
+    ("status_5xx_rate", "on_call"),
+    ("db_connections_pct", "on_call"),
+    ("memory_pct", "on_call"),
+    ("metrics_source", "on_call"),
+    ("payment_failure_rate", "finance"),
+    ("margin", "finance"),
+    ("conversion_drop", "finance"),
+    ("conversion_drop", "on_call"),
+    ("complaints", "council"),
+    ("complaints", "steward"),
+]
+
+
+def seed_alert_routes(AlertRoute: Any) -> None:
+    for metric, audience in ALERT_ROUTES:
+        AlertRoute.objects.get_or_create(metric=metric, audience=audience)
+
+
 def seed_plans(Plan: Any, Segment: Any) -> None:
     for name, values in PLANS.items():
         Plan.objects.get_or_create(name=name, defaults=values)
@@ -177,6 +204,7 @@ def seed_rollouts() -> None:
 
     seed_plans(models.Plan, models.Segment)
     seed_rules(models.AbortRule, models.MetricThreshold, models.ConversionTarget)
+    seed_alert_routes(models.AlertRoute)
 
 
 DEMO_SERVICES: dict[str, tuple[list[str], str]] = {

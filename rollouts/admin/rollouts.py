@@ -18,9 +18,10 @@ from governance.choices import Role
 from governance.roles import may_act
 from portal import clock
 from portal.errors import Refused
-from rollouts import followups, lifecycle
+from rollouts import followups, lifecycle, promotion
 from rollouts.models import (
     AbortRule,
+    AlertRoute,
     ComplaintReport,
     ConversionTarget,
     MetricThreshold,
@@ -49,11 +50,17 @@ ACTIONS: dict[str, tuple[frozenset[str], str, bool, Callable[..., Any]]] = {
     ),
     "promote_selected": (
         STEWARDS,
-        "Promote now",
+        "Promote to the next phase",
         False,
-        lambda r, u, reason: lifecycle.rollout_promote(
+        lambda r, u, reason: promotion.rollout_promote(
             rollout=r, actor=u, mode="manual", confirmed=True
         ),
+    ),
+    "promote_full_selected": (
+        STEWARDS,
+        "Promote fully (a second member confirms within 15 minutes)",
+        False,
+        lambda r, u, reason: _full(r, u),
     ),
     "abort_selected": (
         ABORTERS,
@@ -62,6 +69,16 @@ ACTIONS: dict[str, tuple[frozenset[str], str, bool, Callable[..., Any]]] = {
         lambda r, u, reason: lifecycle.rollout_abort(rollout=r, actor=u, reason=reason),
     ),
 }
+
+
+def _full(rollout: Rollout, user: Any) -> str:
+    asked = promotion.rollout_promote_full(rollout=rollout, actor=user, confirmed=True)
+    if asked.confirmed_at is None:
+        return (
+            f"full promotion asked by {asked.requested_by_name}: awaiting a second member "
+            f"(council or steward) until {asked.expires_at:%H:%M:%S %Z}."
+        )
+    return f"promoted by {asked.requested_by_name} and {asked.confirmed_by_name}."
 
 
 def _confirmable(name: str) -> Any:
@@ -87,11 +104,10 @@ def _confirmable(name: str) -> Any:
             )
         for rollout in queryset:
             try:
-                call(rollout, request.user, reason)
+                said = call(rollout, request.user, reason)
+                done = said if isinstance(said, str) else f"{label.lower()} done."
                 modeladmin.message_user(
-                    request,
-                    f"{rollout.service} {rollout.version}: {label.lower()} done.",
-                    messages.SUCCESS,
+                    request, f"{rollout.service} {rollout.version}: {done}", messages.SUCCESS
                 )
             except Refused as exc:
                 modeladmin.message_user(request, f"{rollout}: {exc.detail}", messages.ERROR)
@@ -107,6 +123,7 @@ class RolloutAdmin(RoleAccess, SimpleHistoryAdmin):
         "service",
         "version",
         "state",
+        "pause_kind",
         "weight",
         "phase_index",
         "plan",
@@ -114,7 +131,7 @@ class RolloutAdmin(RoleAccess, SimpleHistoryAdmin):
         "started_at",
         "ended_at",
     ]
-    list_filter = ["state", "service", "plan"]
+    list_filter = ["state", "pause_kind", "service", "plan"]
     search_fields = ["service", "version"]
     change_form_template = "admin/rollouts/rollout/change_form.html"
     actions = [_confirmable(name) for name in ACTIONS]
@@ -130,7 +147,9 @@ class RolloutAdmin(RoleAccess, SimpleHistoryAdmin):
         "phase_started_at",
         "phase_ends_at",
         "auto_promote",
-        "pause_reason",
+        "pause_kind",
+        "pause_detail",
+        "paused_at",
         "started_by_name",
         "started_at",
         "ended_at",
@@ -163,6 +182,7 @@ class RolloutAdmin(RoleAccess, SimpleHistoryAdmin):
                 "phases": rollout.phases.all(),
                 "rollback": getattr(rollout, "rollback", None),
                 "post_actions": rollout.actions.select_related("assignee"),
+                "full_promotions": rollout.full_promotions.all()[:5],
                 "now": clock.now(),
             }
         return super().change_view(request, object_id, form_url, extra_context)
@@ -237,6 +257,17 @@ class AbortRuleAdmin(RoleAccess, SimpleHistoryAdmin):
         "is_active",
     ]
     list_filter = ["action", "is_active"]
+
+
+@admin.register(AlertRoute)
+class AlertRouteAdmin(RoleAccess, SimpleHistoryAdmin):
+    """Who hears about a pause or rollback on a metric; a metric with no route alerts
+    on-call."""
+
+    view_roles = frozenset({Role.COUNCIL, Role.STEWARD, Role.OPS, Role.FINANCE})
+    edit_roles = STEWARDS
+    list_display = ["metric", "audience"]
+    list_filter = ["audience"]
 
 
 @admin.register(MetricThreshold)

@@ -96,11 +96,12 @@ def analyse(
             r["state"] == RuleStatus.NO_DATA for r in result.rules if r["name"] != "complaints"
         )
         result.reason = "rules evaluated; validation at the phase's end"
-    if RuleStatus.FIRING in states:
+    validation_failed = validate and not result.inconclusive and not result.validation_passed
+    if RuleStatus.FIRING in states or validation_failed:
         result.verdict = Verdict.FAILING
     elif result.inconclusive:
         result.verdict = Verdict.INCONCLUSIVE
-    elif RuleStatus.PENDING in states or (validate and not result.validation_passed):
+    elif RuleStatus.PENDING in states:
         result.verdict = Verdict.WARNING
     else:
         result.verdict = Verdict.HEALTHY

@@ -28,7 +28,10 @@ MIN_PAYMENTS = 20
 def rule_value(
     rule: AbortRule, stats: WindowStats, targets: list[ConversionTarget]
 ) -> float | None:
-    """The rule's metric over the window, or None when the window has too little data."""
+    """The rule's metric over the window, or None when the window has too little data
+    (or the source could not be asked)."""
+    if stats.unavailable:
+        return None
     metric = rule.metric
     if metric == AbortRule.Metric.COMPLAINTS:
         return float(stats.complaints)

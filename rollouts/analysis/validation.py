@@ -6,7 +6,8 @@ Phase validation: since the phase began, the canary served enough requests, its 
 rate ≤ the plan's limit (0.5%), its p95 ≤ stable's p95 + the degradation budget (10%;
 without stable traffic, the stable baseline of the hour before the rollout; without any
 baseline, a fixed limit of 300 ms), and its throughput ≥ 95% of what its weight should
-bring (stable's rate x w/(100-w)).
+bring (stable's rate x w/(100-w)). A gate whose metric has no data (no latency histogram:
+no p95) never passes: the phase is inconclusive.
 """
 
 from __future__ import annotations
@@ -78,12 +79,14 @@ def phase_gates(
             "value": _round(phase.error_rate),
             "max": max_errors,
             "ok": phase.error_rate is not None and phase.error_rate <= max_errors,
+            "no_data": phase.error_rate is None,
         },
         "p95_ms": {
             "value": _round(p95, 1),
             "max": _round(p95_limit, 1),
             "baseline": _round(base_p95, 1),
-            "ok": p95 is None or p95 <= p95_limit,
+            "ok": p95 is not None and p95 <= p95_limit,
+            "no_data": p95 is None,  # no latency histogram: never a pass
         },
         "throughput_rps": {
             "value": _round(phase.rps, 2),
@@ -91,23 +94,33 @@ def phase_gates(
             "ok": min_rps is None or phase.rps >= min_rps,
         },
     }
-    inconclusive = not phase.enough
-    failed = [name for name, gate in gates.items() if not gate["ok"]]
+    # A gate without data neither passes nor fails: the phase is inconclusive. So is every
+    # gate while the canary has too few requests, or when the source could not be asked.
+    down = next((w.error or "unavailable" for w in (phase, stable, baseline) if w.unavailable), "")
+    missing = [name for name, gate in gates.items() if gate.get("no_data")]
+    failed = [name for name, gate in gates.items() if not gate["ok"] and name not in missing]
+    inconclusive = bool(down) or not phase.enough or (bool(missing) and not failed)
+    if down:
+        reason = f"metrics source unavailable: {down}"
+    elif not phase.enough:
+        needed = settings.CANARY_MIN_REQUESTS
+        reason = f"{phase.requests} canary requests this phase; {needed} needed"
+    elif inconclusive:
+        reason = f"no data: {', '.join(missing)}"
+    else:
+        reason = "validation passed" if not failed else f"validation failing: {', '.join(failed)}"
     return {
         "gates": gates,
-        "passed": not failed,
+        "passed": not failed and not inconclusive,
         "inconclusive": inconclusive,
         "inputs": {
             "phase_window": [_iso(rollout.phase_started_at), _iso(now)],
             "weight": weight,
             "gates": gates,
             "stable": {"requests": stable.requests, "p95_ms": _round(stable.quantile(0.95), 1)},
+            "source_error": down or None,
         },
-        "reason": (
-            f"{phase.requests} canary requests this phase; {settings.CANARY_MIN_REQUESTS} needed"
-            if inconclusive
-            else ("validation passed" if not failed else f"validation failing: {', '.join(failed)}")
-        ),
+        "reason": reason,
     }
 
 

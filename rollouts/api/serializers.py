@@ -8,7 +8,7 @@ from typing import Any
 from rest_framework import serializers
 
 from governance.choices import MetricsSource, RouterKind
-from rollouts.choices import RolloutState
+from rollouts.choices import PauseKind, RolloutState
 
 
 class PhaseNowSerializer(serializers.Serializer):
@@ -58,6 +58,12 @@ class PostRollbackActionSerializer(serializers.Serializer):
     assignee = serializers.CharField(allow_null=True)
 
 
+class PauseReasonSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=PauseKind.choices)
+    detail = serializers.CharField(allow_blank=True)
+    at = serializers.DateTimeField(allow_null=True)
+
+
 class RolloutSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     release = serializers.IntegerField()
@@ -72,7 +78,7 @@ class RolloutSerializer(serializers.Serializer):
     last_analysis = serializers.JSONField(allow_null=True)
     rollback = RollbackSerializer(allow_null=True)
     auto_promote = serializers.BooleanField()
-    pause_reason = serializers.JSONField(allow_null=True)
+    pause_reason = PauseReasonSerializer(allow_null=True)
     started_at = serializers.DateTimeField()
     ended_at = serializers.DateTimeField(allow_null=True)
     started_by = serializers.CharField()
@@ -84,6 +90,10 @@ class AwaitingSerializer(serializers.Serializer):
     """A full manual promotion waiting for its second member."""
 
     awaiting = serializers.CharField()
+    rollout = serializers.IntegerField()
+    requested_by = serializers.CharField()
+    approver = serializers.CharField(allow_null=True)
+    expires_at = serializers.DateTimeField()
 
 
 class KillSwitchAnswerSerializer(serializers.Serializer):

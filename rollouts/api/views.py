@@ -21,8 +21,15 @@ from portal.errors import Invalid, NotFound
 from portal.refusals import audit_refused, throttled_calls_to_audit
 from portal.schema import filters
 from portal.strict import StrictSerializer
-from rollouts import lifecycle, routing
+from rollouts import lifecycle, promotion, routing
 from rollouts.analysis.comparison import compare
+from rollouts.api.bodies import (
+    AbortSerializer,
+    DeploySerializer,
+    KillSwitchSerializer,
+    PauseSerializer,
+    PromoteSerializer,
+)
 from rollouts.api.serializers import (
     AwaitingSerializer,
     ComparisonSerializer,
@@ -32,47 +39,14 @@ from rollouts.api.serializers import (
     RolloutSerializer,
     RoutingDecisionSerializer,
 )
-from rollouts.choices import ACTIVE_STATES, RollbackMode, RolloutState, StepName, StepStatus
+from rollouts.choices import ACTIVE_STATES, RolloutState, StepName, StepStatus
 from rollouts.metrics.ingest import ingest
 from rollouts.models import Rollout
-from rollouts.presenters import rollout_json
+from rollouts.presenters import full_promotion_json, rollout_json
 
 logger = structlog.get_logger(__name__)
 OPERATORS = frozenset({Role.STEWARD, Role.OPS})
 PROMOTERS = frozenset({Role.COUNCIL, Role.STEWARD})
-
-
-class DeploySerializer(StrictSerializer):
-    plan = serializers.ChoiceField(choices=["standard", "high_risk"], required=False)
-    stable_version = serializers.CharField(max_length=64, required=False, allow_blank=True)
-
-
-class PromoteSerializer(StrictSerializer):
-    mode = serializers.ChoiceField(choices=["manual", "auto"], default="manual")
-    confirmed = serializers.BooleanField(default=False)
-    approver = serializers.CharField(max_length=150, required=False, allow_blank=True)
-
-
-class PauseSerializer(StrictSerializer):
-    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
-
-
-class AbortSerializer(StrictSerializer):
-    reason = serializers.CharField(max_length=2000, allow_blank=False)
-    confirmed = serializers.BooleanField()
-    operator = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
-    mode = serializers.ChoiceField(choices=RollbackMode.choices, default=RollbackMode.INSTANT)
-
-    def validate_confirmed(self, value: bool) -> bool:
-        if value is not True:
-            raise serializers.ValidationError("An abort must be confirmed: true.")
-        return value
-
-
-class KillSwitchSerializer(AbortSerializer):
-    version = serializers.CharField(max_length=64)
-    service = serializers.CharField(max_length=64, required=False)
-    mode = None  # type: ignore[assignment]  # the kill switch is always instant
 
 
 class Deploy(APIView):
@@ -154,8 +128,15 @@ class RolloutAction(APIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         user = request.user
-        if self.action == "promote":
-            rollout = lifecycle.rollout_promote(
+        if self.action == "promote" and data["full"]:
+            asked = promotion.rollout_promote_full(
+                rollout=rollout, actor=user, confirmed=data["confirmed"], approver=data["approver"]
+            )
+            if asked.confirmed_at is None:
+                return Response(full_promotion_json(asked), status=status.HTTP_202_ACCEPTED)
+            rollout = asked.rollout
+        elif self.action == "promote":
+            rollout = promotion.rollout_promote(
                 rollout=rollout, actor=user, mode=data["mode"], confirmed=data["confirmed"]
             )
         elif self.action == "pause":

@@ -48,6 +48,9 @@ def histogram_quantile(q: float, bounds: list[float], counts: list[int]) -> floa
 
 @dataclass
 class WindowStats:
+    """One window's figures. `unavailable` (with `error` saying why) when the source could
+    not be asked (unreachable, an error, a timeout): no data, never a pass."""
+
     start: datetime
     end: datetime
     requests: int = 0
@@ -60,10 +63,12 @@ class WindowStats:
     conversions: dict[str, list[int]] = field(default_factory=dict)
     business: dict[str, float] = field(default_factory=dict)
     system: dict[str, float] = field(default_factory=dict)
+    unavailable: bool = False
+    error: str = ""
 
     @property
     def enough(self) -> bool:
-        return self.requests >= settings.CANARY_MIN_REQUESTS
+        return not self.unavailable and self.requests >= settings.CANARY_MIN_REQUESTS
 
     def rate(self, count: int) -> float | None:
         return count / self.requests if self.requests else None

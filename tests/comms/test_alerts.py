@@ -16,6 +16,7 @@ import pytest
 import time_machine
 from django.core import mail
 
+from comms.models import Notification
 from governance.models import Release
 from rollouts import engine, followups, lifecycle
 from tests.rollouts.conftest import T0, at, feed
@@ -143,10 +144,14 @@ def test_a_business_trigger_alerts_the_stakeholders_without_paging(
             engine.tick()
     rollout.refresh_from_db()
     assert rollout.state == "paused"
-    [slack] = calls(vendor, "/slack")
-    assert slack["text"].startswith("[warning] backend v2.1.0 paused: Rule complaints")
-    assert "@customer-success" in slack["text"]
-    assert calls(vendor, "/v2/enqueue") == []
+    # Complaints belong to the council and the stewards (admin → Alert routes), not on-call.
+    assert calls(vendor, "/slack") == [] and calls(vendor, "/v2/enqueue") == []
+    notes = Notification.objects.order_by("user__username")
+    assert [n.user.username for n in notes] == ["carol", "dave", "sam"]
+    assert notes[0].title.startswith(
+        "[warning] backend v2.1.0 paused at 1% (rule): Rule complaints"
+    )
+    assert "@customer-success" in notes[0].body
 
 
 def test_overdue_follow_ups_are_reminded_on_the_channels(

@@ -56,9 +56,19 @@ def test_actions_follow_roles(rollout: Rollout, team: dict[str, Any]) -> None:
     act(logged_in(team["oscar"]), "pause_selected", rollout, confirm="yes")
     rollout.refresh_from_db()
     assert rollout.state == "paused"
+    html = logged_in(team["oscar"]).get(f"/admin/rollouts/rollout/{rollout.pk}/change/")
+    assert 'id="pause-reason" data-kind="manual"' in html.content.decode()
     act(logged_in(team["carol"]), "promote_selected", rollout, confirm="yes")
     rollout.refresh_from_db()
-    assert rollout.state == "promoted"
+    assert (rollout.state, rollout.phase_index, rollout.weight) == ("running", 1, 5)
+    act(logged_in(team["carol"]), "promote_full_selected", rollout, confirm="yes")
+    rollout.refresh_from_db()
+    assert rollout.state == "running"  # awaiting a second member
+    html = logged_in(team["dave"]).get(f"/admin/rollouts/rollout/{rollout.pk}/change/")
+    assert "awaiting a second member until" in html.content.decode()
+    act(logged_in(team["dave"]), "promote_full_selected", rollout, confirm="yes")
+    rollout.refresh_from_db()
+    assert (rollout.state, rollout.weight) == ("promoted", 100)
 
 
 def test_post_rollback_actions_are_assigned_and_closed(

@@ -99,7 +99,17 @@ def test_actions_by_role_and_state(
     )
     council = client_for("carol", "canary:operate")
     assert council.post(f"{url}/promote/", {"mode": "manual"}, format="json").status_code == 400
-    promoted = council.post(f"{url}/promote/", {"mode": "manual", "confirmed": True}, format="json")
+    nxt = council.post(f"{url}/promote/", {"mode": "manual", "confirmed": True}, format="json")
+    assert nxt.status_code == 200
+    assert (nxt.json()["state"], nxt.json()["phase"]["index"], nxt.json()["weight"]) == (
+        "running",
+        1,
+        5,
+    )
+    full = {"mode": "manual", "confirmed": True, "full": True}
+    asked = council.post(f"{url}/promote/", full, format="json")
+    assert asked.status_code == 202 and asked.json()["awaiting"] == "second approver"
+    promoted = client_for("dave", "canary:operate").post(f"{url}/promote/", full, format="json")
     assert promoted.status_code == 200 and promoted.json()["state"] == "promoted"
     abort = client_for("carol", "canary:abort").post(
         f"{url}/abort/", {"reason": "x", "confirmed": True}, format="json"

@@ -54,22 +54,52 @@ def test_deploy_monitor_promote(
     assert canary(live_server, sam, "pause", "--version", "v2.1.0").returncode == 1
     assert "running" in canary(live_server, sam, "resume", "--version", "v2.1.0").stdout
     _, carol = token_issue(user=team["carol"], scopes=["canary:operate", "read"])
-    result = canary(
-        live_server,
-        carol,
-        "promote",
-        "--version",
-        "v2.1.0",
-        "--manual",
-        "--approver",
-        "@jermaineMerritt",
-    )
+    promote = ("promote", "--version", "v2.1.0", "--manual")
+    result = canary(live_server, carol, *promote)
     assert result.returncode == 0, result.stderr
+    assert "running at 5%" in result.stdout  # the next phase
     rollout.refresh_from_db()
-    assert rollout.state == "promoted"
+    assert (rollout.state, rollout.phase_index, rollout.weight) == ("running", 1, 5)
+    # --approver: the full promotion waits for that member, and only them.
+    asked = canary(live_server, carol, *promote, "--approver", "@dave")
+    assert asked.returncode == 0, asked.stderr
+    assert "asked by carol, awaiting dave until" in words(asked.stdout)
+    rollout.refresh_from_db()
+    assert (rollout.state, rollout.weight) == ("running", 5)
+    refused = canary(live_server, sam, *promote, "--full")
+    assert refused.returncode == 1
+    assert "awaits dave, not sam" in words(refused.stderr)
+    _, dave = token_issue(user=team["dave"], scopes=["canary:operate", "read"])
+    done = canary(live_server, dave, *promote, "--approver", "@dave")
+    assert done.returncode == 0, done.stderr
+    assert "promoted" in done.stdout
+    rollout.refresh_from_db()
+    assert (rollout.state, rollout.weight) == ("promoted", 100)
     result = canary(live_server, carol, "monitor", "--version", "v2.1.0", "--interval", "0.2")
     assert result.returncode == 0
     assert "promoted" in result.stdout
+
+
+def words(text: str) -> str:
+    """The output with its line wrapping undone."""
+    return " ".join(text.split())
+
+
+def test_an_approver_is_a_member_who_may_confirm_never_a_dropped_label(
+    live_server: Any, approved: Callable[..., Release], team: dict[str, Any]
+) -> None:
+    lifecycle.rollout_start(release=approved(), actor=team["erin"])
+    _, carol = token_issue(user=team["carol"], scopes=["canary:operate", "read"])
+    promote = ("promote", "--version", "v2.1.0")
+    usage = canary(live_server, carol, *promote, "--auto", "--approver", "@dave")
+    assert usage.returncode == 2 and "manual" in words(usage.stderr)
+    unknown = canary(live_server, carol, *promote, "--manual", "--approver", "@jermaineMerritt")
+    assert unknown.returncode == 1
+    assert "jermaineMerritt is not a council member or steward" in words(unknown.stderr)
+    author = canary(live_server, carol, *promote, "--manual", "--approver", "@erin")
+    assert author.returncode == 1 and "erin is not a council member" in words(author.stderr)
+    rollout = Rollout.objects.get(version="v2.1.0")
+    assert (rollout.state, rollout.weight, rollout.full_promotions.count()) == ("running", 1, 0)
 
 
 def test_monitor_follows_a_rollback_live_and_exits_non_zero(

@@ -11,7 +11,7 @@ import time_machine
 
 from governance.models import AuditEvent, Release
 from portal.errors import Conflict, Invalid
-from rollouts import engine, followups, lifecycle
+from rollouts import engine, followups, lifecycle, promotion
 from rollouts.models import PostRollbackAction, Rollout, ServiceHooks, TrafficSplit
 from rollouts.routing import decide
 from tests.rollouts.conftest import T0, at, feed
@@ -117,41 +117,60 @@ def test_without_enough_data_the_phase_waits(
     assert rollout.last_analysis["verdict"] == "inconclusive"
 
 
-def test_pause_keeps_the_time_left_in_the_phase(
+def test_a_resumed_phase_gets_its_full_duration_again(
     approved: Callable[..., Release], team: dict[str, Any], clock: Any
 ) -> None:
     rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
-    healthy_until(rollout, 4 * 3600)
+    feed("backend", "v2.0.3", "stable", at(-3600), 6 * 3600, requests=2000)
+    feed("backend", "v2.1.0", "canary", at(0), 5 * 3600, requests=20)
     clock.move_to(at(240))
     lifecycle.rollout_pause(rollout=rollout, actor=team["sam"], reason="lunch")
+    rollout.refresh_from_db()
+    assert (rollout.pause_kind, rollout.pause_detail) == ("manual", "lunch")
     clock.move_to(at(3600))
     engine.tick()
     assert state(rollout) == ("paused", 0, 1)
     with pytest.raises(Conflict):
         lifecycle.rollout_pause(rollout=rollout, actor=team["sam"])
     lifecycle.rollout_resume(rollout=rollout, actor=team["sam"])
-    clock.move_to(at(3600 + 359))
+    rollout.refresh_from_db()
+    assert (rollout.phase_started_at, rollout.phase_ends_at) == (at(3600), at(3600 + 600))
+    assert (rollout.pause_kind, rollout.pause_detail, rollout.paused_at) == ("", "", None)
+    clock.move_to(at(3600 + 599))
     engine.tick()
     assert state(rollout) == ("running", 0, 1)
-    clock.move_to(at(3600 + 360))
+    clock.move_to(at(3600 + 600))
     engine.tick()
     assert state(rollout) == ("running", 1, 5)
     with pytest.raises(Conflict):
         lifecycle.rollout_resume(rollout=rollout, actor=team["sam"])
 
 
-def test_manual_promotion_needs_confirmation(
+def test_a_manual_promotion_moves_to_the_next_phase_at_once(
     approved: Callable[..., Release], team: dict[str, Any], clock: Any
 ) -> None:
     rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
     with pytest.raises(Invalid):
-        lifecycle.rollout_promote(
+        promotion.rollout_promote(
             rollout=rollout, actor=team["carol"], mode="manual", confirmed=False
         )
-    lifecycle.rollout_promote(rollout=rollout, actor=team["carol"], mode="manual", confirmed=True)
-    assert state(rollout)[0] == "promoted"
+    steps = []
+    for _ in range(4):
+        promotion.rollout_promote(
+            rollout=rollout, actor=team["carol"], mode="manual", confirmed=True
+        )
+        steps.append(state(rollout))
+    assert steps == [
+        ("running", 1, 5),
+        ("running", 2, 20),
+        ("monitoring", 3, 100),
+        ("promoted", 3, 100),
+    ]
+    assert split().stable_version == "v2.1.0"
+    advanced = AuditEvent.objects.filter(action="rollout.advanced")
+    assert [(e.actor, e.data["how"]) for e in advanced] == [("carol", "manual")] * 3
     with pytest.raises(Conflict):
-        lifecycle.rollout_promote(
+        promotion.rollout_promote(
             rollout=rollout, actor=team["carol"], mode="manual", confirmed=True
         )
 

@@ -11,7 +11,8 @@ import time_machine
 
 from governance.models import Release
 from portal.errors import Conflict
-from rollouts import engine, lifecycle
+from rollouts import engine, lifecycle, promotion
+from rollouts.analysis.judge import analyse
 from rollouts.choices import RolloutState
 from rollouts.lifecycle import TRANSITIONS
 from rollouts.models import Plan, Rollout
@@ -33,14 +34,29 @@ def test_the_table_names_every_state_and_the_ends_lead_nowhere() -> None:
     assert TRANSITIONS[RolloutState.ROLLING_BACK] == {"rolled_back", "aborted"}
 
 
-ACTIONS: dict[str, tuple[str, Callable[[Rollout, Any], Any]]] = {
-    "pause": ("paused", lambda r, u: lifecycle.rollout_pause(rollout=r, actor=u)),
-    "resume": ("running", lambda r, u: lifecycle.rollout_resume(rollout=r, actor=u)),
-    "promote": (
-        "promoted",
-        lambda r, u: lifecycle.rollout_promote(rollout=r, actor=u, mode="manual", confirmed=True),
+# action → (the guard's target, the states it may leave the rollout in, the call)
+ACTIONS: dict[str, tuple[str, set[str], Callable[[Rollout, Any], Any]]] = {
+    "pause": ("paused", {"paused"}, lambda r, u: lifecycle.rollout_pause(rollout=r, actor=u)),
+    "resume": (
+        "running",
+        {"running", "monitoring"},
+        lambda r, u: lifecycle.rollout_resume(rollout=r, actor=u),
     ),
-    "abort": ("rolling_back", lambda r, u: lifecycle.rollout_abort(rollout=r, actor=u, reason="x")),
+    "promote": (  # the next phase; from the monitoring period, promoted
+        "promoted",
+        {"running", "promoted"},
+        lambda r, u: promotion.rollout_promote(rollout=r, actor=u, mode="manual", confirmed=True),
+    ),
+    "promote_full": (  # the first of two members: awaiting the second, nothing moves
+        "promoted",
+        {"running", "paused", "monitoring"},
+        lambda r, u: promotion.rollout_promote_full(rollout=r, actor=u, confirmed=True).rollout,
+    ),
+    "abort": (
+        "rolling_back",
+        {"rolling_back"},
+        lambda r, u: lifecycle.rollout_abort(rollout=r, actor=u, reason="x"),
+    ),
 }
 
 
@@ -51,9 +67,9 @@ def test_every_action_passes_the_one_guard(
 ) -> None:
     rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
     Rollout.objects.filter(pk=rollout.pk).update(state=state)
-    target, call = ACTIONS[action]
+    target, outcomes, call = ACTIONS[action]
     if target in TRANSITIONS[state]:
-        assert call(rollout, team["sam"]).state in (target, "monitoring")
+        assert call(rollout, team["sam"]).state in outcomes
     else:
         with pytest.raises(Conflict, match=f"is {state}: it cannot"):
             call(rollout, team["sam"])
@@ -74,16 +90,15 @@ def test_the_phase_gates_read_their_thresholds_from_the_plan(
     clock.move_to(at(600))
     engine.tick()
     rollout.refresh_from_db()
-    assert (rollout.state, rollout.weight) == ("running", 1)
+    assert (rollout.state, rollout.weight, rollout.pause_kind) == ("paused", 1, "validation_failed")
+    assert rollout.pause_detail == "error rate 0.30% is over the 0.20% limit"
     gate = rollout.last_analysis["inputs"]["gates"]["error_rate"]
     assert (gate["max"], gate["ok"]) == (0.002, False)
     assert rollout.last_analysis["reason"] == "validation failing: error_rate"
+    assert rollout.last_analysis["verdict"] == "failing"
 
     Plan.objects.filter(name="standard").update(gate_max_error_rate=0.005)  # the guide's
-    clock.move_to(at(601))
-    engine.tick()
-    rollout.refresh_from_db()
-    assert (rollout.state, rollout.weight) == ("running", 5)
+    assert analyse(rollout, at(600)).validation_passed
 
 
 @pytest.mark.parametrize(("limit", "result"), [(250.0, "passed"), (150.0, "failed")])

@@ -13,7 +13,7 @@ from django.db import connection
 from governance.audit import audit_verify
 from governance.models import AuditEvent, Release
 from portal.errors import Conflict
-from rollouts import engine, lifecycle
+from rollouts import engine, lifecycle, promotion
 from rollouts.models import Rollout
 from tests.rollouts.conftest import T0, at, feed
 
@@ -58,10 +58,14 @@ def test_twenty_racing_aborts_promotes_and_ticks_have_one_winner(
     approved: Callable[..., Release], team: dict[str, Any]
 ) -> None:
     rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
+    promotion.rollout_promote_full(rollout=rollout, actor=team["sam"], confirmed=True)
     abort = lambda: lifecycle.rollout_abort(rollout=rollout, actor=team["carol"], reason="race")  # noqa: E731
-    promote = lambda: lifecycle.rollout_promote(  # noqa: E731
-        rollout=rollout, actor=team["carol"], mode="manual", confirmed=True
-    )
+
+    def promote() -> Rollout:  # the second member's call completes the full promotion
+        return promotion.rollout_promote_full(
+            rollout=rollout, actor=team["dave"], confirmed=True
+        ).rollout
+
     calls: list[Callable[[], Any]] = [abort] * 8 + [promote] * 8 + [engine.tick] * 4
     results = run_all(calls)
     actions = results[:16]

@@ -49,6 +49,8 @@ def test_each_seeded_rule_fires_exactly_at_its_duration(
     running: tuple[Rollout, Any], name: str
 ) -> None:
     rollout, clock = running
+    # The phase's own deadline out of the way: this is about the rules alone.
+    Rollout.objects.filter(pk=rollout.pk).update(phase_ends_at=at(86_400))
     rule = AbortRule.objects.get(name=name)
     feed("backend", "v2.1.0", "canary", at(0), 7200, **BAD[name])
     clock.move_to(at(60))
@@ -67,9 +69,9 @@ def test_each_seeded_rule_fires_exactly_at_its_duration(
         assert rollout.rollback.trigger == f"rule {name}"
         assert f"Rule {name}" in rollout.rollback.reason
     else:
-        assert rollout.state == "paused"
-        assert f"Rule {name}" in rollout.pause_reason
-        assert "@council-stewards" in rollout.pause_reason
+        assert (rollout.state, rollout.pause_kind) == ("paused", "rule")
+        assert f"Rule {name}" in rollout.pause_detail
+        assert "@council-stewards" in rollout.pause_detail
         assert not hasattr(rollout, "rollback") or rollout.rollback is None
 
 
@@ -212,8 +214,30 @@ def test_without_data_a_phase_is_extended_once_then_paused(running: tuple[Rollou
     clock.move_to(at(1200))
     engine.tick()
     rollout.refresh_from_db()
+    assert (rollout.state, rollout.pause_kind) == ("paused", "inconclusive")
+    assert rollout.pause_detail == ("0 canary requests this phase, 100 needed, after one extension")
+
+
+def test_a_paused_canary_is_still_rolled_back_by_its_rules(running: tuple[Rollout, Any]) -> None:
+    """Paused at its weight, the canary still serves users: rollback rules keep watching."""
+    rollout, clock = running
+    feed("backend", "v2.1.0", "canary", at(0), 7200, latency=SLOW)  # p95 490 ms
+    clock.move_to(at(60))
+    engine.tick()  # p95_latency pending from 60
+    clock.move_to(at(600))
+    engine.tick()
+    rollout.refresh_from_db()
+    assert (rollout.state, rollout.pause_kind) == ("paused", "validation_failed")
+    assert rollout.pause_detail == "p95 490 ms is over the 300 ms limit (no stable baseline)"
+    clock.move_to(at(659))
+    engine.tick()
+    assert rule_state(rollout, "p95_latency") == "pending"
     assert rollout.state == "paused"
-    assert "Insufficient data" in rollout.pause_reason
+    clock.move_to(at(660))
+    engine.tick()
+    rollout.refresh_from_db()
+    assert rollout.state in ("rolling_back", "rolled_back")
+    assert rollout.rollback.trigger == "rule p95_latency"
 
 
 def test_window_stats_rates() -> None:

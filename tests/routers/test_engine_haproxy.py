@@ -15,7 +15,7 @@ from django.core import mail
 from django.core.management import call_command
 
 from governance.models import Release, Service
-from rollouts import engine, lifecycle
+from rollouts import engine, promotion
 from rollouts.models import TrafficSplit
 from rollouts.traffic.haproxy import HAProxyRouter
 from rollouts.traffic.router import Target
@@ -96,7 +96,8 @@ def test_promotion_sends_everyone_to_the_promoted_server(
 ) -> None:
     _, port = proxy
     rollout = started(approved, team)
-    lifecycle.rollout_promote(rollout=rollout, actor=team["sam"], mode="manual", confirmed=True)
+    for member in ("sam", "carol"):  # a full promotion: two members
+        promotion.rollout_promote_full(rollout=rollout, actor=team[member], confirmed=True)
     assert tally(port, [{}] * 1000) == {CANARY: 1000}
     service = Service.objects.get(name="backend")
     # The promoted version's server is stable now; the former stable is the next canary slot.

@@ -15,7 +15,7 @@ from django.core import mail
 from django.core.management import call_command
 
 from governance.models import Release, Service
-from rollouts import engine, lifecycle
+from rollouts import engine, promotion
 from rollouts.models import TrafficSplit
 from tests.rollouts.conftest import at
 from tests.routers.conftest import CANARY, STABLE, Upstreams, recorded, require, started
@@ -88,7 +88,8 @@ def test_promotion_sends_everyone_to_the_promoted_server(
 ) -> None:
     _, port = nginx
     rollout = started(approved, team)
-    lifecycle.rollout_promote(rollout=rollout, actor=team["sam"], mode="manual", confirmed=True)
+    for member in ("sam", "carol"):  # a full promotion: two members
+        promotion.rollout_promote_full(rollout=rollout, actor=team[member], confirmed=True)
     answers = get_many(port, [*fresh(500), *with_cookie([secrets.token_hex(8)] * 500)])
     assert {a.served_by for a in answers} == {CANARY}
     assert len(answers) == 1000
