@@ -93,18 +93,22 @@ def phase_gates(
     }
     inconclusive = not phase.enough
     failed = [name for name, gate in gates.items() if not gate["ok"]]
+    unread = "; ".join(stats.error for stats in (phase, stable) if stats.error)
     return {
         "gates": gates,
         "passed": not failed,
         "inconclusive": inconclusive,
+        "unavailable": phase.unavailable,
         "inputs": {
             "phase_window": [_iso(rollout.phase_started_at), _iso(now)],
             "weight": weight,
             "gates": gates,
             "stable": {"requests": stable.requests, "p95_ms": _round(stable.quantile(0.95), 1)},
+            "metrics_error": unread,
         },
         "reason": (
             f"{phase.requests} canary requests this phase; {settings.CANARY_MIN_REQUESTS} needed"
+            + (f" (metrics: {unread})" if unread else "")
             if inconclusive
             else ("validation passed" if not failed else f"validation failing: {', '.join(failed)}")
         ),
