@@ -140,7 +140,7 @@ class RouterKind(models.TextChoices):
 
 
 class MetricsSource(models.TextChoices):
-    """Where a service's canary metrics come from: only push is available today."""
+    """Where a service's canary metrics come from: the push store, or its Prometheus."""
 
     PUSH = "push", "Push (ingest API)"
     PROMETHEUS = "prometheus", "Prometheus"

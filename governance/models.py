@@ -115,7 +115,14 @@ class Service(models.Model):
     metrics = models.CharField(
         max_length=16, choices=MetricsSource.choices, default=MetricsSource.PUSH
     )
-    prometheus_url = models.URLField(max_length=500, blank=True, editable=False)
+    # Not a URLField: Django's URL check refuses one-label hosts (http://prometheus:9090);
+    # rollouts.metrics.selection checks it instead, for service_set and the admin alike.
+    prometheus_url = models.CharField(
+        "Prometheus URL",
+        max_length=500,
+        blank=True,
+        help_text="Where metrics=prometheus reads, e.g. http://prometheus:9090.",
+    )
     smoke_urls = models.JSONField(default=list, blank=True, editable=False)
     webhooks = models.JSONField(default=dict, blank=True, editable=False)
     staging = models.ForeignKey(

@@ -61,6 +61,9 @@ def build_logging(*, level: str, fmt: str) -> dict[str, Any]:
             # django-structlog already logs one line per request with its status.
             "django.server": {"handlers": ["console"], "level": "WARNING", "propagate": False},
             "django.request": {"level": "ERROR"},
+            # One line per outgoing call (each Prometheus query of every tick) is noise:
+            # callers report what failed.
+            "httpx": {"level": "WARNING"},
         },
     }
 

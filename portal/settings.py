@@ -345,8 +345,15 @@ ROUTER_FILES_DIR = str(BASE_DIR / (env_str("ROUTER_FILES_DIR") or "var/routers")
 # Rollouts: the traffic adapter, and the fewest canary requests a window needs to count.
 # A router call that failed is retried with a backoff capped here.
 ROUTER_RETRY_MAX_S = env_float("ROUTER_RETRY_MAX_S", 60.0, above=0)
-# Where the engine reads window figures (the push store, or a Prometheus source).
-CANARY_METRICS_SOURCE = env_str("CANARY_METRICS_SOURCE", "rollouts.metrics.push.PushStore")
+# Where the engine reads window figures: by default each service from its own source
+# (its Prometheus when `service_set --metrics prometheus`, else the push store).
+CANARY_METRICS_SOURCE = env_str(
+    "CANARY_METRICS_SOURCE", "rollouts.metrics.selection.ServiceSources"
+)
+# Prometheus: every query's timeout, and how often it scrapes the services (a window is
+# never shorter than four scrape intervals: increase() needs two samples in it).
+PROMETHEUS_TIMEOUT_S = env_float("PROMETHEUS_TIMEOUT_S", 3.0, above=0, at_most=30.0)
+PROMETHEUS_SCRAPE_INTERVAL_S = env_float("PROMETHEUS_SCRAPE_INTERVAL_S", 15.0, above=0)
 # How long a tick waits for the rollback steps it hands to worker threads.
 CANARY_ROLLBACK_WAIT_S = env_float("CANARY_ROLLBACK_WAIT_S", 1.0, above=0)
 CANARY_MIN_REQUESTS = env_int("CANARY_MIN_REQUESTS", 100, minimum=1)

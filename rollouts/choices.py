@@ -166,3 +166,15 @@ class PostRollbackKind(models.TextChoices):
     RUNBOOK = "update_runbook", "Update runbook"
     TEAM = "communicate_to_team", "Communicate to team"
     GOVERNANCE = "update_governance_docs", "Update governance documentation"
+
+
+class MetricKey(models.TextChoices):
+    """A figure a Prometheus source reads with one PromQL query (admin → Metric queries)."""
+
+    REQUESTS = "requests", "Requests"
+    ERRORS = "errors", "Errors"
+    STATUS_4XX = "status_4xx", "4xx answers"
+    STATUS_5XX = "status_5xx", "5xx answers"
+    LATENCY = "latency_buckets", "Latency histogram buckets (le in seconds)"
+    CHECKOUT_ATTEMPTS = "checkout_attempts", "Checkout attempts (by path)"
+    CHECKOUT_SUCCESSES = "checkout_successes", "Checkout successes (by path)"

@@ -15,9 +15,9 @@ from governance.models import Service
 from portal import clock
 from rollouts.analysis.comparison import compare
 from rollouts.charts import bar_chart, line_chart
-from rollouts.choices import PauseKind
-from rollouts.metrics.base import histogram_quantile
-from rollouts.models import MetricSample, Rollout
+from rollouts.choices import PauseKind, Variant
+from rollouts.metrics.base import metrics_source
+from rollouts.models import Rollout
 from rollouts.presenters import pause_reason
 from rollouts.services_json import router_state
 
@@ -28,44 +28,26 @@ def _series(rollout: Rollout, now: datetime) -> dict[str, Any]:
     end = rollout.ended_at or now
     start = rollout.started_at - (end - rollout.started_at) * 0.05
     step = max((end - start) / BUCKETS, timedelta(seconds=1))
-    rows = MetricSample.objects.filter(service=rollout.service, end__gt=start, end__lte=end)
-    acc: dict[tuple[int, str], list[Any]] = defaultdict(lambda: [0, 0, {}])
-    for variant, version, at, requests, errors, bounds, counts in rows.values_list(
-        "variant", "version", "end", "requests", "errors", "latency_le", "latency_counts"
-    ):
-        if variant == "canary" and version != rollout.version:
-            continue
-        bucket = acc[(int((at - start) / step), variant)]
-        bucket[0] += requests
-        bucket[1] += errors
-        for bound, count in zip(bounds or [], counts or [], strict=True):
-            key = float("inf") if bound == "+Inf" else float(bound)
-            bucket[2][key] = bucket[2].get(key, 0) + count
-    times = sorted({index for index, _ in acc})
+    read = metrics_source().series(rollout, start, end, step)
     out: dict[str, dict[str, list[tuple[datetime, float | None]]]] = {
         "traffic": defaultdict(list),
         "errors": defaultdict(list),
         "latency": defaultdict(list),
     }
-    for index in times:
-        moment = start + step * (index + 1)
-        canary, stable = acc.get((index, "canary")), acc.get((index, "stable"))
-        total = (canary[0] if canary else 0) + (stable[0] if stable else 0)
-        out["traffic"]["canary %"].append(
-            (moment, 100 * canary[0] / total if canary and total else 0)
-        )
-        out["traffic"]["stable %"].append(
-            (moment, 100 * stable[0] / total if stable and total else 0)
-        )
-        for name, found in (("canary", canary), ("stable", stable)):
-            if not found or not found[0]:
+    canary = {stats.end: stats for stats in read.get(Variant.CANARY, [])}
+    stable = {stats.end: stats for stats in read.get(Variant.STABLE, [])}
+    for moment in sorted(canary.keys() | stable.keys()):
+        served = {"canary": canary.get(moment), "stable": stable.get(moment)}
+        total = sum(stats.requests for stats in served.values() if stats)
+        for name, stats in served.items():
+            share = 100 * stats.requests / total if stats and total else 0
+            out["traffic"][f"{name} %"].append((moment, share))
+        for name, stats in served.items():
+            if not stats or not stats.requests:
                 continue
-            bucket = found
-            out["errors"][f"{name} error %"].append((moment, 100 * bucket[1] / bucket[0]))
-            bounds = sorted(bucket[2])
+            out["errors"][f"{name} error %"].append((moment, 100 * stats.errors / stats.requests))
             for q in (0.5, 0.95, 0.99):
-                value = histogram_quantile(q, bounds, [bucket[2][b] for b in bounds])
-                out["latency"][f"{name} p{round(q * 100)}"].append((moment, value))
+                out["latency"][f"{name} p{round(q * 100)}"].append((moment, stats.quantile(q)))
     return out
 
 
@@ -98,6 +80,7 @@ def rollout_dashboard(request: HttpRequest, pk: int) -> HttpResponse:
             "rollout": rollout,
             "router": router_state(service) if service else None,
             "service_router": service.router if service else "",
+            "metrics_kind": service.metrics if service else "push",
             "figures": figures,
             "pause": _pause(rollout),
             "refresh": rollout.is_active,

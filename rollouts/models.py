@@ -3,15 +3,17 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
 from governance.history import tracked_history
-from governance.models import Release
+from governance.models import Release, Service
 from portal import clock
 from rollouts.choices import (
     ACTIVE_STATES,
     Audience,
+    MetricKey,
     OnFailedValidation,
     PauseKind,
     PhaseVerdict,
@@ -469,3 +471,38 @@ class ComplaintReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.count} complaint(s) about {self.service} {self.version}"
+
+
+class MetricQuery(models.Model):
+    """The PromQL that reads one figure from a service's Prometheus (blank service: the
+    default for every service)."""
+
+    service = models.CharField(
+        max_length=64, blank=True, help_text="Blank: the default for every service."
+    )
+    metric = models.CharField(max_length=24, choices=MetricKey.choices)
+    query = models.TextField(
+        help_text="PromQL. {service}, {version} and {window} (e.g. 60s) are filled in; "
+        "an empty answer, NaN or an error is no data."
+    )
+    description = models.CharField(max_length=200, blank=True)
+
+    history = tracked_history()
+
+    class Meta:
+        ordering = ["metric", "service"]
+        verbose_name_plural = "metric queries"
+        constraints = [
+            models.UniqueConstraint(fields=["service", "metric"], name="metric_query_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric} ({self.service or 'every service'})"
+
+    def clean(self) -> None:
+        if "{version}" not in self.query:
+            raise ValidationError(
+                {"query": "Name {version}: without it canary and stable read the same series."}
+            )
+        if self.service and not Service.objects.filter(name=self.service).exists():
+            raise ValidationError({"service": f"No service named {self.service!r}."})

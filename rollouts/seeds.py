@@ -125,6 +125,41 @@ THRESHOLDS = [
     ("system.queue_depth", 1000, 5000, True),
 ]
 
+# The usual instrumentation, per service and version: counters and a classic histogram.
+# {service}, {version} and {window} are filled in when a query runs. An empty answer is
+# no data, so the error counts fall back to 0 x requests: zero only where requests were.
+_REQUESTS = 'sum(increase(http_requests_total{service="{service}",version="{version}"}[{window}]))'
+
+
+def _answers(codes: str) -> str:
+    return (
+        'sum(increase(http_requests_total{service="{service}",version="{version}",'
+        f'code=~"{codes}"}}[{{window}}])) or 0 * {_REQUESTS}'
+    )
+
+
+DEFAULT_QUERIES = {
+    "requests": (_REQUESTS, "Requests served in the window."),
+    "errors": (_answers("5.."), "Errors: answers with a 5xx code."),
+    "status_4xx": (_answers("4.."), "Answers with a 4xx code."),
+    "status_5xx": (_answers("5.."), "Answers with a 5xx code."),
+    "latency_buckets": (
+        "sum by (le) (increase(http_request_duration_seconds_bucket"
+        '{service="{service}",version="{version}"}[{window}]))',
+        "Cumulative latency buckets (le in seconds, read as milliseconds).",
+    ),
+    "checkout_attempts": (
+        'sum by (path) (increase(checkout_attempts_total{service="{service}",version="{version}"}'
+        "[{window}]))",
+        "Optional: conversion attempts by path.",
+    ),
+    "checkout_successes": (
+        "sum by (path) (increase(checkout_successes_total"
+        '{service="{service}",version="{version}"}[{window}]))',
+        "Optional: conversion successes by path.",
+    ),
+}
+
 CONVERSIONS = [
     ("/checkout", 0.855, 0.80),
     ("/signup", 0.65, 0.60),
@@ -199,12 +234,20 @@ def seed_rules(AbortRule: Any, MetricThreshold: Any, ConversionTarget: Any) -> N
         )
 
 
+def seed_metric_queries(MetricQuery: Any) -> None:
+    for metric, (query, description) in DEFAULT_QUERIES.items():
+        MetricQuery.objects.get_or_create(
+            service="", metric=metric, defaults={"query": query, "description": description}
+        )
+
+
 def seed_rollouts() -> None:
     from rollouts import models
 
     seed_plans(models.Plan, models.Segment)
     seed_rules(models.AbortRule, models.MetricThreshold, models.ConversionTarget)
     seed_alert_routes(models.AlertRoute)
+    seed_metric_queries(models.MetricQuery)
 
 
 DEMO_SERVICES: dict[str, tuple[list[str], str]] = {

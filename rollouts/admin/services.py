@@ -1,5 +1,5 @@
-"""The services' admin: the catalogue (modules, URLs, the router and its state) and
-the hooks that stop a canary and clear its cache."""
+"""The services' admin: the catalogue (modules, URLs, the router and its state, the
+metrics source) and the hooks that stop a canary and clear its cache."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from governance.models import Service
 from governance.roles import may_act
 from rollouts.admin.rollouts import OPERATORS
 from rollouts.lifecycle import active_rollout
+from rollouts.metrics.selection import metrics_problems
 from rollouts.models import ServiceHooks
 from rollouts.services_json import router_state
 from rollouts.traffic.checks import ROUTER_OPTIONS, router_problems
@@ -39,12 +40,13 @@ class ServiceHooksAdmin(RoleAccess, SimpleHistoryAdmin):
 
 
 ROUTER_FIELDS = ["router", *ROUTER_OPTIONS]
+METRICS_FIELDS = ["metrics", "prometheus_url"]
 
 
 class ServiceForm(forms.ModelForm):
     def _post_clean(self) -> None:
         super()._post_clean()  # type: ignore[misc]
-        for problem in router_problems(self.instance):
+        for problem in router_problems(self.instance) + metrics_problems(self.instance):
             self.add_error(None, problem.replace("--", "").replace("-", " "))
         busy = active_rollout(self.instance.name) if self.instance.pk else None
         if busy is not None and any(f in self.changed_data for f in ROUTER_FIELDS):
@@ -61,25 +63,30 @@ class ServiceForm(forms.ModelForm):
 
 @admin.register(Service)
 class ServiceAdmin(RoleAccess, SimpleHistoryAdmin):
-    """Stewards and ops edit modules and URLs; the router and its commands and sockets are
-    set by superusers (who may edit the whole service: its URLs are the router's too) or
-    `service_set`; the metrics source on the command line."""
+    """Stewards and ops edit modules and URLs; the router and its commands and sockets, and
+    the metrics source and its Prometheus, are set by superusers (who may edit the whole
+    service: its URLs are the router's too) or `service_set`."""
 
     form = ServiceForm
     formfield_overrides = {URLField: {"assume_scheme": "http"}}
     view_roles = frozenset({Role.COUNCIL, Role.STEWARD, Role.OPS, Role.ENGINEER})
     edit_roles = OPERATORS
     list_display = ["name", "stable_url", "canary_url", "router", "router_state", "metrics"]
-    fields = ["name", "modules", "stable_url", "canary_url", *ROUTER_FIELDS, "router_state"]
+    fields = [
+        *("name", "modules", "stable_url", "canary_url"),
+        *ROUTER_FIELDS,
+        *METRICS_FIELDS,
+        "router_state",
+    ]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return super().has_change_permission(request, obj) or request.user.is_superuser
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        readonly = ["metrics", "router_state"]
+        readonly = ["router_state"]
         if request.user.is_superuser:  # the router's settings include its URLs
             return readonly
-        readonly += ROUTER_FIELDS
+        readonly += ROUTER_FIELDS + METRICS_FIELDS
         if not may_act(request.user, self.edit_roles):
             readonly += ["name", "modules", "stable_url", "canary_url"]
         return readonly

@@ -8,7 +8,7 @@ from typing import Any
 
 from portal import clock
 from rollouts.choices import Variant
-from rollouts.metrics.base import WindowStats, metrics_source
+from rollouts.metrics.base import MetricsSource, WindowStats, metrics_source
 from rollouts.models import ConversionTarget, MetricThreshold, Rollout, RuleState
 
 ERROR_WINDOWS = {"5m": 300, "15m": 900, "1h": 3600, "24h": 86_400}
@@ -37,8 +37,10 @@ class Levels:
         return "ok"
 
 
-def _windows(rollout: Rollout, seconds: int, now: datetime) -> tuple[WindowStats, WindowStats]:
-    start, source = now - clock.scaled(seconds), metrics_source()
+def _windows(
+    source: MetricsSource, rollout: Rollout, seconds: int, now: datetime
+) -> tuple[WindowStats, WindowStats]:
+    start = now - clock.scaled(seconds)
     canary = source.window(
         service=rollout.service,
         variant=Variant.CANARY,
@@ -68,11 +70,12 @@ _RISE_IS_BAD = {"refund_rate", "cost_per_transaction"}
 
 
 def compare(rollout: Rollout, now: datetime | None = None) -> dict[str, Any]:
-    now = now or clock.now()
+    now, source = now or clock.now(), metrics_source()
     level = Levels()
-    day_canary, day_stable = _windows(rollout, 86_400, now)
-    recent_canary, recent_stable = _windows(rollout, 300, now)
-    hour_canary, hour_stable = _windows(rollout, 3600, now)
+    day_canary, day_stable = _windows(source, rollout, 86_400, now)
+    recent_canary, recent_stable = _windows(source, rollout, 300, now)
+    hour_canary, hour_stable = _windows(source, rollout, 3600, now)
+    read = [day_canary, day_stable, recent_canary, recent_stable, hour_canary, hour_stable]
 
     def quantiles(stats: WindowStats) -> dict[str, float | None]:
         enough = stats.enough
@@ -88,9 +91,12 @@ def compare(rollout: Rollout, now: datetime | None = None) -> dict[str, Any]:
             (recent_canary, recent_stable)
             if seconds == 300
             else (
-                (day_canary, day_stable) if seconds == 86_400 else _windows(rollout, seconds, now)
+                (day_canary, day_stable)
+                if seconds == 86_400
+                else _windows(source, rollout, seconds, now)
             )
         )
+        read += [canary, stable]
         value = canary.error_rate if canary.enough else None
         error_rate[name] = {
             "canary": _round(value),
@@ -159,6 +165,11 @@ def compare(rollout: Rollout, now: datetime | None = None) -> dict[str, Any]:
             for key in SYSTEM_KEYS
         },
         "complaints": {"canary_1h": hour_canary.complaints},
+        # What the metrics source could not read: every figure it concerns is no data.
+        "metrics_source": {
+            "problems": sorted({stats.error for stats in read if stats.error}),
+            "unavailable": any(stats.unavailable for stats in read),
+        },
         "abort_rules": [
             {
                 "name": name,

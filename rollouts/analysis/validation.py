@@ -100,11 +100,13 @@ def phase_gates(
     missing = [name for name, gate in gates.items() if gate.get("no_data")]
     failed = [name for name, gate in gates.items() if not gate["ok"] and name not in missing]
     inconclusive = bool(down) or not phase.enough or (bool(missing) and not failed)
+    unread = "; ".join(stats.error for stats in (phase, stable) if stats.error)
     if down:
         reason = f"metrics source unavailable: {down}"
     elif not phase.enough:
         needed = settings.CANARY_MIN_REQUESTS
         reason = f"{phase.requests} canary requests this phase; {needed} needed"
+        reason += f" (metrics: {unread})" if unread else ""
     elif inconclusive:
         reason = f"no data: {', '.join(missing)}"
     else:
@@ -113,12 +115,14 @@ def phase_gates(
         "gates": gates,
         "passed": not failed and not inconclusive,
         "inconclusive": inconclusive,
+        "unavailable": phase.unavailable,
         "inputs": {
             "phase_window": [_iso(rollout.phase_started_at), _iso(now)],
             "weight": weight,
             "gates": gates,
             "stable": {"requests": stable.requests, "p95_ms": _round(stable.quantile(0.95), 1)},
             "source_error": down or None,
+            "metrics_error": unread,
         },
         "reason": reason,
     }

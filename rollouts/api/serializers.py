@@ -104,6 +104,13 @@ class KillSwitchAnswerSerializer(serializers.Serializer):
     )
 
 
+class SourceStateSerializer(serializers.Serializer):
+    problems = serializers.ListField(
+        child=serializers.CharField(), help_text="What the metrics source could not read."
+    )
+    unavailable = serializers.BooleanField(help_text="The metrics source could not be reached.")
+
+
 class ComparisonSerializer(serializers.Serializer):
     """The live comparison of a canary with stable (`GET /ops/canary/metrics`)."""
 
@@ -121,6 +128,7 @@ class ComparisonSerializer(serializers.Serializer):
     margin = serializers.JSONField()
     system = serializers.JSONField()
     complaints = serializers.JSONField()
+    metrics_source = SourceStateSerializer()
     abort_rules = serializers.ListField(child=serializers.JSONField())
 
 

@@ -2,9 +2,16 @@
 
 A source answers two questions: the figures of one service's variant over a window
 (`window`), and, for a tick, the canary figures of every live rollout over each trailing
-window the abort rules use (`rule_windows`, in a few queries for all rollouts at once).
-The portal's own push store (`rollouts.metrics.push`) is today's source; a Prometheus
-source implements the same two calls with PromQL.
+window the abort rules use (`rule_windows`, in a few queries for all rollouts at once);
+the dashboard also asks for a rollout's figures bucket by bucket (`series`). The portal's
+own push store (`rollouts.metrics.push`) and a service's Prometheus
+(`rollouts.metrics.prometheus`, PromQL over its HTTP API) both answer; which one a
+service reads is its `metrics` setting (`rollouts.metrics.selection`).
+
+Both give latency as a histogram (bounds in ms, counts per bucket), so percentiles and
+statistics work the same whatever the source. A figure the source could not read is no
+data, never zero: its window says why in `error` (and `unavailable` when the source
+could not be reached at all).
 
 Percentiles come from merged latency histograms, estimated as Prometheus'
 `histogram_quantile` does: find the bucket where the cumulative count reaches
@@ -16,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
@@ -63,8 +70,10 @@ class WindowStats:
     conversions: dict[str, list[int]] = field(default_factory=dict)
     business: dict[str, float] = field(default_factory=dict)
     system: dict[str, float] = field(default_factory=dict)
-    unavailable: bool = False
+    # What could not be read (empty when everything was), and whether the source itself
+    # could not be reached (refused, timed out, answered 5xx).
     error: str = ""
+    unavailable: bool = False
 
     @property
     def enough(self) -> bool:
@@ -109,6 +118,14 @@ class MetricsSource(Protocol):
     ) -> dict[int, dict[int, WindowStats]]:
         """For each rollout (by id), its canary's figures over each trailing window (in
         seconds, ending now): `detailed` windows in full, `counting` ones complaints only."""
+        ...
+
+    def series(
+        self, rollout: Rollout, start: datetime, end: datetime, step: timedelta
+    ) -> dict[str, list[WindowStats]]:
+        """Per variant, the rollout's figures bucket by bucket (`step` long, ending after
+        `start`, up to `end`): requests, errors and the latency histogram; buckets without
+        figures are left out."""
         ...
 
 

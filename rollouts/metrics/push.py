@@ -84,12 +84,7 @@ class PushStore:
             samples = samples.filter(version=version)
         stats = WindowStats(start, end)
         if version:
-            stats.complaints += (
-                ComplaintReport.objects.filter(
-                    service=service, version=version, at__gt=start, at__lte=end
-                ).aggregate(n=Sum("count"))["n"]
-                or 0
-            )
+            stats.complaints += reported_complaints(service, version, start, end)
         if not detail:
             totals = samples.aggregate(
                 r=Sum("requests"),
@@ -134,6 +129,24 @@ class PushStore:
             windows[rollout.pk] = mine
         return windows
 
+    def series(
+        self, rollout: Rollout, start: datetime, end: datetime, step: timedelta
+    ) -> dict[str, list[WindowStats]]:
+        rows = MetricSample.objects.filter(service=rollout.service, end__gt=start, end__lte=end)
+        buckets: dict[tuple[int, str], list[tuple[Any, ...]]] = defaultdict(list)
+        for variant, version, end_at, *values in rows.values_list(
+            "variant", "version", "end", *_DETAIL_FIELDS
+        ):
+            if variant == Variant.CANARY and version != rollout.version:
+                continue
+            buckets[(int((end_at - start) / step), variant)].append(tuple(values))
+        series: dict[str, list[WindowStats]] = {Variant.CANARY: [], Variant.STABLE: []}
+        for (index, variant), values in sorted(buckets.items()):
+            moment = start + step * (index + 1)
+            series[variant].append(stats := WindowStats(moment - step, moment))
+            _accumulate(stats, values)
+        return series
+
     @staticmethod
     def _complaints(services: set[str], now: datetime, seconds: int) -> dict[tuple[str, str], int]:
         start = now - timedelta(seconds=seconds)
@@ -153,6 +166,16 @@ class PushStore:
         ):
             sums[(row["service"], row["version"])] += row["n"] or 0
         return sums
+
+
+def reported_complaints(service: str, version: str, start: datetime, end: datetime) -> int:
+    """What support counted about a version in (start, end] (admin → Complaint reports)."""
+    return (
+        ComplaintReport.objects.filter(
+            service=service, version=version, at__gt=start, at__lte=end
+        ).aggregate(n=Sum("count"))["n"]
+        or 0
+    )
 
 
 def metrics_prune(*, batch: int = 10_000) -> int:

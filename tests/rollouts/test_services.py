@@ -15,6 +15,7 @@ from governance.models import Service
 from rollouts.models import TrafficSplit
 from tests.conftest import run_manage
 from tests.rollouts.conftest import at
+from tests.servers import closed_port
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/services/"
@@ -73,8 +74,6 @@ def test_service_set_creates_then_changes_only_the_options_given() -> None:
 @pytest.mark.parametrize(
     "args",
     [
-        ["--metrics", "prometheus"],
-        ["--prometheus-url", "http://127.0.0.1:9090"],
         ["--smoke-url", "/healthz"],
         ["--webhook", "pre-rollout=http://127.0.0.1:1/"],
         ["--staging", "frontend"],
@@ -83,7 +82,7 @@ def test_service_set_creates_then_changes_only_the_options_given() -> None:
 def test_what_this_version_cannot_do_is_refused_and_nothing_changes(args: list[str]) -> None:
     before = Service.objects.get(name="backend")
     message = refused("backend", "--stable", "http://changed:1/", *args)
-    assert "not available yet in this version: only push" in message
+    assert "not available yet in this version" in message
     after = Service.objects.get(name="backend")
     assert (after.stable_url, after.router, after.metrics) == (
         before.stable_url,
@@ -233,6 +232,8 @@ def test_a_superuser_sets_the_router_in_the_admin_and_a_bad_setting_is_refused(
         "nginx_dir": str(tmp_path),
         "reload_command": "true",
         "haproxy_socket": "",
+        "metrics": "push",
+        "prometheus_url": "",
     }
     refused = logged_in(root).post(url, form)
     assert refused.status_code == 200
@@ -281,3 +282,74 @@ def test_a_router_that_did_not_confirm_shows_in_the_api_the_admin_and_the_dashbo
     assert "NOT CONFIRMED: 5% waits" in listing
     page = logged_in(team["oscar"]).get(f"/rollouts/{rollout.pk}/dashboard/").content.decode()
     assert "not confirmed" in page and "unreachable" in page
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["--metrics", "prometheus"], "--metrics prometheus needs --prometheus-url"),
+        (["--prometheus-url", "prometheus:9090"], "give http(s)://HOST[:PORT][/PATH]"),
+        (["--prometheus-url", "ftp://prometheus:9090"], "give http(s)://HOST[:PORT][/PATH]"),
+        (["--prometheus-url", "http://prometheus:99999"], "give http(s)://HOST[:PORT][/PATH]"),
+        (["--prometheus-url", "http://prometheus:9090/?q=up"], "with no query"),
+    ],
+)
+def test_a_prometheus_source_needs_a_good_url_and_a_bad_one_changes_nothing(
+    args: list[str], problem: str
+) -> None:
+    assert problem in refused("backend", "--stable", "http://changed:1/", *args)
+    after = Service.objects.get(name="backend")
+    assert (after.stable_url, after.metrics, after.prometheus_url) == (
+        "http://127.0.0.1:8001",
+        "push",
+        "",
+    )
+
+
+def test_service_set_reads_a_service_from_its_prometheus_and_back_from_push() -> None:
+    url = f"http://127.0.0.1:{closed_port()}/monitoring"  # behind a path prefix
+    out, err = io.StringIO(), io.StringIO()
+    call_command(
+        "service_set",
+        "backend",
+        "--metrics=prometheus",
+        f"--prometheus-url={url}",
+        stdout=out,
+        stderr=err,
+    )
+    shown = json.loads(out.getvalue())
+    assert (shown["metrics"], shown["prometheus_url"]) == ("prometheus", url)
+    assert "Prometheus does not answer yet" in err.getvalue()  # saved all the same
+    backend = Service.objects.get(name="backend")
+    assert (backend.metrics, backend.prometheus_url) == ("prometheus", url)
+    assert backend.history.latest().prometheus_url == url
+    back = service_set("backend", "--metrics", "push")
+    assert (back["metrics"], back["prometheus_url"]) == ("push", url)
+
+
+def test_a_superuser_sets_the_metrics_source_in_the_admin(team: dict[str, Any]) -> None:
+    from django.contrib.auth import get_user_model
+
+    from tests.conftest import logged_in
+
+    root = get_user_model().objects.create_superuser("root", "root@example.com", "pw-root-1")
+    backend = Service.objects.get(name="backend")
+    url = f"/admin/governance/service/{backend.pk}/change/"
+    form = {
+        **{"name": "backend", "modules": '["src/backend/**"]', "router": "embedded"},
+        **{"stable_url": "http://127.0.0.1:8001", "canary_url": ""},
+        **{"listen": "", "nginx_dir": "", "reload_command": "", "haproxy_socket": ""},
+        **{"metrics": "prometheus", "prometheus_url": ""},
+    }
+    page = logged_in(root).post(url, form)
+    assert page.status_code == 200
+    assert "metrics prometheus needs prometheus url" in page.content.decode()
+    prometheus = "http://prometheus:9090"
+    assert logged_in(root).post(url, {**form, "prometheus_url": prometheus}).status_code == 302
+    backend.refresh_from_db()
+    assert (backend.metrics, backend.prometheus_url) == ("prometheus", prometheus)
+    # Stewards and ops edit the catalogue, never the metrics source.
+    ops = {**form, "metrics": "push", "prometheus_url": "http://elsewhere:9090"}
+    assert logged_in(team["oscar"]).post(url, ops).status_code == 302
+    backend.refresh_from_db()
+    assert (backend.metrics, backend.prometheus_url) == ("prometheus", prometheus)

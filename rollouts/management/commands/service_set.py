@@ -13,15 +13,15 @@ from django.db import transaction
 from governance.choices import MetricsSource, RouterKind
 from governance.models import Service
 from rollouts.lifecycle import active_rollout
+from rollouts.metrics.selection import metrics_problems, prometheus_check
 from rollouts.services_json import service_json
 from rollouts.traffic.checks import ROUTER_OPTIONS, router_problems
 from rollouts.traffic.router import RouterError
 from rollouts.traffic.truth import serve_current
 
-NOT_YET = "not available yet in this version: only push"
-# Options of the contract whose consumers (Prometheus, gates) are not built yet.
+NOT_YET = "not available yet in this version"
+# Options of the contract whose consumers (the gates) are not built yet.
 REFUSED = {
-    "prometheus_url": "--prometheus-url",
     "smoke_url": "--smoke-url",
     "webhook": "--webhook",
     "staging": "--staging",
@@ -42,6 +42,7 @@ class Command(BaseCommand):
         parser.add_argument("--canary", metavar="URL")
         parser.add_argument("--router", choices=RouterKind.values)
         parser.add_argument("--metrics", choices=MetricsSource.values)
+        parser.add_argument("--prometheus-url", metavar="URL")
         for dest, flag in ROUTER_OPTIONS.items():
             parser.add_argument(flag, dest=dest)
         for dest, flag in REFUSED.items():
@@ -49,8 +50,6 @@ class Command(BaseCommand):
             parser.add_argument(flag, dest=dest, action="append" if many else "store")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["metrics"] not in (None, MetricsSource.PUSH):
-            raise usage(f"--metrics {options['metrics']}: {NOT_YET}")
         for dest, flag in REFUSED.items():
             if options[dest] is not None:
                 raise usage(f"{flag}: {NOT_YET}")
@@ -66,10 +65,10 @@ class Command(BaseCommand):
                 if options[option] is not None:
                     setattr(service, field, options[option])
             routing_before = _routing(service)
-            for field in ("router", "metrics", *ROUTER_OPTIONS):
+            for field in ("router", "metrics", "prometheus_url", *ROUTER_OPTIONS):
                 if options[field] is not None:
                     setattr(service, field, options[field].strip())
-            problems = router_problems(service)
+            problems = router_problems(service) + metrics_problems(service)
             if problems:
                 raise usage(f"{name}: " + "; ".join(problems))
             changed = service.pk is not None and _routing(service) != routing_before
@@ -86,7 +85,10 @@ class Command(BaseCommand):
             service.save()
         if service.router != RouterKind.EMBEDDED:
             self._serve(service)
-        self.stdout.write(json.dumps(service_json(service), cls=DjangoJSONEncoder, indent=2))
+        if service.metrics == MetricsSource.PROMETHEUS:
+            self.stderr.write(f"{name}: {prometheus_check(service.prometheus_url)}")
+        shown = {**service_json(service), "prometheus_url": service.prometheus_url}
+        self.stdout.write(json.dumps(shown, cls=DjangoJSONEncoder, indent=2))
 
     def _serve(self, service: Service) -> None:
         """The router serves what the portal holds for the service now (at first: all to
