@@ -6,7 +6,9 @@ Phase validation: since the phase began, the canary served enough requests, its 
 rate ≤ the plan's limit (0.5%), its p95 ≤ stable's p95 + the degradation budget (10%;
 without stable traffic, the stable baseline of the hour before the rollout; without any
 baseline, a fixed limit of 300 ms), and its throughput ≥ 95% of what its weight should
-bring (stable's rate x w/(100-w)).
+bring (stable's rate x w/(100-w)); and the statistical judge (`stats.phase_judge`) scores
+the canary against stable over the whole phase: below its marginal score the phase fails,
+and a phase it cannot judge (no data, too little traffic to see its floors) is inconclusive.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from django.conf import settings
 
 from portal import clock
+from rollouts.analysis.stats import phase_judge
 from rollouts.choices import Variant, VerificationResult
 from rollouts.metrics.base import MetricsSource, metrics_source
 from rollouts.models import Plan, Rollout
@@ -91,8 +94,22 @@ def phase_gates(
             "ok": min_rps is None or phase.rps >= min_rps,
         },
     }
-    inconclusive = not phase.enough
+    judged = phase_judge(rollout, now, plan, source, canary=phase, stable=stable)
+    gates["judge"] = judged.gate
     failed = [name for name, gate in gates.items() if not gate["ok"]]
+    # An inconclusive judge holds the phase unless another gate has failed outright.
+    inconclusive = not phase.enough or (judged.inconclusive and failed == ["judge"])
+    if not phase.enough:
+        reason = (
+            f"{phase.requests} canary requests this phase; {settings.CANARY_MIN_REQUESTS} needed"
+        )
+    elif inconclusive:
+        reason = judged.reason
+    elif failed:
+        reason = f"validation failing: {', '.join(failed)}"
+        reason += f" ({judged.reason})" if "judge" in failed else ""
+    else:
+        reason = "validation passed"
     return {
         "gates": gates,
         "passed": not failed,
@@ -102,12 +119,9 @@ def phase_gates(
             "weight": weight,
             "gates": gates,
             "stable": {"requests": stable.requests, "p95_ms": _round(stable.quantile(0.95), 1)},
+            "judge": judged.details,
         },
-        "reason": (
-            f"{phase.requests} canary requests this phase; {settings.CANARY_MIN_REQUESTS} needed"
-            if inconclusive
-            else ("validation passed" if not failed else f"validation failing: {', '.join(failed)}")
-        ),
+        "reason": reason,
     }
 
 
