@@ -63,6 +63,28 @@ class Plan(models.Model):
         default=OnFailedValidation.PAUSE,
         help_text="A phase whose validation fails at its deadline: pause it or roll it back.",
     )
+    # The statistical judge (analysis/stats.py): canary against stable, metric by metric.
+    judge_pass_score = models.FloatField(
+        default=95.0, help_text="Judge score (0-100) at or above this: the phase passes."
+    )
+    judge_marginal_score = models.FloatField(
+        default=75.0, help_text="Judge score below this fails the phase (between: marginal)."
+    )
+    judge_confidence = models.FloatField(
+        default=0.99, help_text="A difference counts when its one-sided p-value < 1 - this."
+    )
+    judge_power = models.FloatField(
+        default=0.8, help_text="Chance of seeing an effect at its floor that a phase must have."
+    )
+    judge_error_floor_pts = models.FloatField(
+        default=0.2, help_text="An error-rate (or 5xx) rise under this many points never fails."
+    )
+    judge_p95_floor_pct = models.FloatField(
+        default=5.0, help_text="A p95 rise under this many percent never fails."
+    )
+    judge_conversion_floor_pct = models.FloatField(
+        default=2.0, help_text="A conversion drop under this many percent (relative) never fails."
+    )
 
     history = tracked_history()
 

@@ -10,6 +10,7 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
+from portal import clock
 from rollouts.choices import ACTIVE_STATES
 from rollouts.metrics.ingest import ingest
 from rollouts.models import Rollout, TrafficSplit
@@ -83,12 +84,15 @@ def simulate(
     """Push one period's samples for every active rollout; returns how many."""
     rnd = rnd or random.Random()  # noqa: S311  (simulated traffic, not secrets)
     start = now - timedelta(seconds=period_s)
+    # Time runs CANARY_TIME_SCALE times faster, and so does traffic: at the demo's 60, a
+    # second carries a minute of requests, so a 10-second phase has a 10-minute phase's data.
+    requests = STABLE_RPS * period_s / clock.scaled(1).total_seconds()
     samples = []
     for rollout in Rollout.objects.filter(state__in=ACTIVE_STATES):
         split = TrafficSplit.objects.filter(service=rollout.service).first()
         weight = split.weight if split and split.canary_version else 0
-        stable = round(STABLE_RPS * period_s * (100 - weight) / 100)
-        canary = round(STABLE_RPS * period_s * weight / 100)
+        stable = round(requests * (100 - weight) / 100)
+        canary = round(requests * weight / 100)
         bad = rollout.service in failing and weight >= 5
         if stable:
             samples.append(

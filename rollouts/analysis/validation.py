@@ -6,8 +6,11 @@ Phase validation: since the phase began, the canary served enough requests, its 
 rate ≤ the plan's limit (0.5%), its p95 ≤ stable's p95 + the degradation budget (10%;
 without stable traffic, the stable baseline of the hour before the rollout; without any
 baseline, a fixed limit of 300 ms), and its throughput ≥ 95% of what its weight should
-bring (stable's rate x w/(100-w)). A gate whose metric has no data (no latency histogram:
-no p95) never passes: the phase is inconclusive.
+bring (stable's rate x w/(100-w)); and the statistical judge (`stats.phase_judge`) scores
+the canary against stable over the whole phase: below its marginal score the phase fails,
+and a phase it cannot judge (no data, too little traffic to see its floors) is inconclusive.
+A gate whose metric has no data (no latency histogram: no p95) never passes: the phase is
+inconclusive.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 from django.conf import settings
 
 from portal import clock
+from rollouts.analysis.stats import phase_judge
 from rollouts.choices import Variant, VerificationResult
 from rollouts.metrics.base import MetricsSource, metrics_source
 from rollouts.models import Plan, Rollout
@@ -94,12 +98,20 @@ def phase_gates(
             "ok": min_rps is None or phase.rps >= min_rps,
         },
     }
+    judged = phase_judge(rollout, now, plan, source, canary=phase, stable=stable)
+    gates["judge"] = judged.gate
     # A gate without data neither passes nor fails: the phase is inconclusive. So is every
-    # gate while the canary has too few requests, or when the source could not be asked.
+    # gate while the canary has too few requests, or when the source could not be asked,
+    # and a judge that cannot judge holds the phase unless another gate failed outright.
     down = next((w.error or "unavailable" for w in (phase, stable, baseline) if w.unavailable), "")
     missing = [name for name, gate in gates.items() if gate.get("no_data")]
     failed = [name for name, gate in gates.items() if not gate["ok"] and name not in missing]
-    inconclusive = bool(down) or not phase.enough or (bool(missing) and not failed)
+    inconclusive = (
+        bool(down)
+        or not phase.enough
+        or (bool(missing) and not failed)
+        or (judged.inconclusive and failed == ["judge"])
+    )
     unread = "; ".join(stats.error for stats in (phase, stable) if stats.error)
     if down:
         reason = f"metrics source unavailable: {down}"
@@ -107,10 +119,15 @@ def phase_gates(
         needed = settings.CANARY_MIN_REQUESTS
         reason = f"{phase.requests} canary requests this phase; {needed} needed"
         reason += f" (metrics: {unread})" if unread else ""
-    elif inconclusive:
+    elif inconclusive and missing:
         reason = f"no data: {', '.join(missing)}"
+    elif inconclusive:
+        reason = judged.reason
+    elif failed:
+        reason = f"validation failing: {', '.join(failed)}"
+        reason += f" ({judged.reason})" if "judge" in failed else ""
     else:
-        reason = "validation passed" if not failed else f"validation failing: {', '.join(failed)}"
+        reason = "validation passed"
     return {
         "gates": gates,
         "passed": not failed and not inconclusive,
@@ -123,6 +140,7 @@ def phase_gates(
             "stable": {"requests": stable.requests, "p95_ms": _round(stable.quantile(0.95), 1)},
             "source_error": down or None,
             "metrics_error": unread,
+            "judge": judged.details,
         },
         "reason": reason,
     }

@@ -5,6 +5,7 @@ metrics source."""
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -99,6 +100,29 @@ class PushStore:
             return stats
         _accumulate(stats, samples.values_list(*_DETAIL_FIELDS))
         return stats
+
+    def windows(
+        self,
+        *,
+        service: str,
+        variant: str,
+        spans: list[tuple[datetime, datetime]],
+        version: str | None = None,
+    ) -> list[WindowStats]:
+        """Consecutive windows' detailed figures (complaint reports aside) in one query: as
+        `window` for each span, which sources without this method are asked instead."""
+        samples = MetricSample.objects.filter(
+            service=service, variant=variant, end__gt=spans[0][0], end__lte=spans[-1][1]
+        )
+        if version:
+            samples = samples.filter(version=version)
+        ends, rows = [end for _, end in spans], defaultdict(list)
+        for end, *values in samples.values_list("end", *_DETAIL_FIELDS):
+            rows[bisect_left(ends, end)].append(tuple(values))
+        found = [WindowStats(start, end) for start, end in spans]
+        for index, stats in enumerate(found):
+            _accumulate(stats, rows[index])
+        return found
 
     def rule_windows(
         self, rollouts: list[Rollout], now: datetime, detailed: set[int], counting: set[int]

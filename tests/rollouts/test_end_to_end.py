@@ -42,14 +42,20 @@ def portal() -> Iterator[str]:
 
 
 def sample(
-    service: str, version: str, variant: str, end: datetime, requests: int, error_rate: float
+    service: str,
+    version: str,
+    variant: str,
+    end: datetime,
+    requests: int,
+    error_rate: float,
+    span: timedelta,
 ) -> dict[str, Any]:
     errors = round(requests * error_rate)
     return {
         "service": service,
         "version": version,
         "variant": variant,
-        "start": (end - timedelta(seconds=0.25)).isoformat(),
+        "start": (end - span).isoformat(),
         "end": end.isoformat(),
         "requests": requests,
         "errors": errors,
@@ -71,23 +77,36 @@ def test_metrics_over_http_promote_one_canary_and_roll_back_the_other(
 
     deadline = time.monotonic() + 90
     states: dict[str, str] = {}
+    last = datetime.now(UTC)
     while time.monotonic() < deadline:
         rollouts = http.get("/api/v1/rollouts/").json()
         states = {r["service"]: r["state"] for r in rollouts}
         if states == {"checkout": "promoted", "search": "rolled_back"}:
             break
+        # Samples about 50 ms apart since the last push, 400 requests each per weight point:
+        # at this scale a phase's second holds its 10 minutes of traffic, and each of the
+        # judge's intervals (a scaled minute: 100 ms) has samples of both variants.
         now = datetime.now(UTC)
+        pieces = max(1, round((now - last).total_seconds() / 0.05))
+        span, per_point = (now - last) / pieces, 400
         samples = []
         for r in rollouts:
             if r["state"] not in ("running", "monitoring"):
                 continue
             weight = r["weight"]
             rate = 0.10 if r["service"] == "search" else 0.001
-            if weight < 100:
+            for piece in range(1, pieces + 1):
+                end = last + span * piece
+                if weight < 100:
+                    stable = per_point * (100 - weight)
+                    samples.append(
+                        sample(r["service"], "stable", "stable", end, stable, 0.001, span)
+                    )
+                canary = per_point * weight
                 samples.append(
-                    sample(r["service"], "stable", "stable", now, 200 * (100 - weight), 0.001)
+                    sample(r["service"], r["version"], "canary", end, canary, rate, span)
                 )
-            samples.append(sample(r["service"], r["version"], "canary", now, 200 * weight, rate))
+        last = now
         if samples:
             response = http.post("/api/v1/metrics/", json={"samples": samples})
             assert response.status_code == 202, response.text

@@ -77,7 +77,9 @@ def test_every_action_passes_the_one_guard(
 
 
 def phase_over_with(rollout: Rollout, canary_errors: int) -> None:
-    feed("backend", "v2.0.3", "stable", at(-3600), 4200, requests=2000)
+    # Stable errs as often as the canary: the statistical judge sees no rise.
+    stable_errors = 2 * canary_errors
+    feed("backend", "v2.0.3", "stable", at(-3600), 4200, requests=2000, errors=stable_errors)
     feed("backend", "v2.1.0", "canary", at(0), 600, requests=1000, errors=canary_errors)
 
 

@@ -47,6 +47,7 @@ def test_concurrent_ticks_advance_a_phase_exactly_once(
     with time_machine.travel(T0, tick=False) as clock:
         rollout = lifecycle.rollout_start(release=approved(), actor=team["erin"])
         feed("backend", "v2.1.0", "canary", at(0), 3600)
+        feed("backend", "v2.0.3", "stable", at(0), 3600, requests=99_000)
         clock.move_to(at(600))
         run_all([engine.tick] * 10)
         rollout.refresh_from_db()
