@@ -75,7 +75,7 @@ LIBRARY = [
     Canary("conversion -6%", "stop", "conversion", converts=0.94),
     Canary("5xx 3%", "stop", "status_5xx", five_xx=0.03),
     Canary("throughput 80%", "stop", "throughput_rps", throughput=0.80),
-    Canary("no latency data", "stop", "p95_latency", histograms=False),
+    Canary("no latency data", "stop", "p95", histograms=False),
     Canary("no data at all", "stop", "canary requests", silent=True),
     Canary("low traffic", "cannot_tell", "cannot detect", rps=60, error_rate=0.003),
 ]
@@ -211,7 +211,7 @@ def random_canary(rng: random.Random, index: int) -> Canary:
         "5xx": {"five_xx": rng.uniform(0.02, 0.06), "catch": "status_5xx"},
         "latency": {"slower": rng.uniform(1.10, 1.6), "catch": "p95"},
         "conversion": {"converts": rng.uniform(0.90, 0.96), "catch": "conversion"},
-        "no latency": {"histograms": False, "catch": "p95_latency"},
+        "no latency": {"histograms": False, "catch": "p95"},
         "silent": {"silent": True, "catch": "canary requests"},
     }[kind]
     return replace(base, name=f"{base.name} {kind}", expect="stop", **changes)
@@ -244,7 +244,7 @@ def _end(run: Run, rollout: Rollout, due: bool, max_decisions: int) -> None:
     if rollout.state in ("rolling_back", "rolled_back", "aborted"):
         run.outcome, run.reason = "rolled_back", f"{rollout.incident_report} | {said}"
     elif rollout.state == "paused":
-        run.outcome, run.reason = "paused", f"{rollout.pause_reason} | {said}"
+        run.outcome, run.reason = "paused", f"{rollout.pause_kind}: {rollout.pause_detail} | {said}"
     elif rollout.state in ("monitoring", "promoted"):
         run.outcome = "advanced"
     elif due and not analysis.get("validation_passed") and not analysis.get("inconclusive"):

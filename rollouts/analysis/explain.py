@@ -37,11 +37,10 @@ MISSING = {
 
 
 def failed_detail(gates: dict[str, dict[str, Any]]) -> str:
-    return "; ".join(
-        failed_gate(name, gate)
-        for name, gate in gates.items()
-        if not gate["ok"] and not gate.get("no_data")
-    )
+    failed = [n for n, gate in gates.items() if not gate["ok"] and not gate.get("no_data")]
+    if failed == ["judge"]:  # the statistical judge alone: its own words name the metrics
+        return str(gates["judge"].get("reason") or failed_gate("judge", gates["judge"]))
+    return "; ".join(failed_gate(name, gates[name]) for name in failed if name != "judge")
 
 
 def missing_detail(gates: dict[str, dict[str, Any]], source_error: str | None) -> str:
@@ -51,11 +50,13 @@ def missing_detail(gates: dict[str, dict[str, Any]], source_error: str | None) -
     requests = gates.get("requests")
     if requests and not requests["ok"]:
         return failed_gate("requests", requests)
-    return "; ".join(
-        MISSING.get(name, f"no data for {name}")
-        for name, gate in gates.items()
-        if gate.get("no_data")
-    )
+    missing = [
+        MISSING.get(name, f"no data for {name}") for name, g in gates.items() if g.get("no_data")
+    ]
+    judge = gates.get("judge") or {}
+    if not missing and not judge.get("ok", True):  # the judge could not judge: it says why
+        return str(judge.get("reason", "the statistical judge could not judge this phase"))
+    return "; ".join(missing)
 
 
 def culprits(gates: dict[str, dict[str, Any]], inconclusive: bool) -> list[str]:
@@ -65,4 +66,6 @@ def culprits(gates: dict[str, dict[str, Any]], inconclusive: bool) -> list[str]:
         if requests and not requests["ok"]:
             return ["requests"]
         return [name for name, gate in gates.items() if gate.get("no_data")]
-    return [name for name, gate in gates.items() if not gate["ok"] and not gate.get("no_data")]
+    failed = [name for name, gate in gates.items() if not gate["ok"] and not gate.get("no_data")]
+    # The judge beside a failing threshold gate names no other metric than that gate does.
+    return failed if failed == ["judge"] else [name for name in failed if name != "judge"]

@@ -296,5 +296,5 @@ def phase_judge(
         "metrics": [asdict(m) for m in metrics],
     }
     gate = {"value": _r(value, 1), "min": marginal, "pass": passing, "class": verdict}
-    gate["ok"] = verdict in (PASS, "marginal")
+    gate["ok"], gate["reason"] = verdict in (PASS, "marginal"), reason
     return Judgement(gate, inconclusive, reason, details)

@@ -125,6 +125,7 @@ def test_a_tiny_but_significant_rise_passes_and_the_floor_is_plan_data(
         "pass": 95.0,
         "class": "pass",
         "ok": True,
+        "reason": "judge score 100 (pass; pass 95, marginal 75)",
     }
     Plan.objects.filter(name="standard").update(judge_error_floor_pts=0.02)
     gates = phase_gates(rollout, at(600))
@@ -168,7 +169,8 @@ def test_a_canary_without_latency_histograms_is_inconclusive(rollout: Rollout, c
     gates = phase_gates(rollout, at(600))
     assert gates["inconclusive"] and not gates["passed"]
     assert (
-        gates["reason"] == "p95_latency: the canary sent no latency histograms: no p95 to compare"
+        gates["inputs"]["judge"]["reason"]
+        == "p95_latency: the canary sent no latency histograms: no p95 to compare"
     )
 
 
