@@ -18,17 +18,34 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-# Local portal on SQLite with the demo loaded: the embedded engine (canary_tick) and a
-# traffic simulator run beside the server, at a demo time scale (a 10-minute phase lasts
-# 10 seconds). Needs neither PostgreSQL nor Redis.
+# Local portal on SQLite with the demo loaded: the embedded engine (canary_tick) and the
+# demo's traffic run beside the server, at a demo time scale. With nginx installed,
+# demo_traffic puts checkout and search behind a real nginx (DEMO_NGINX_PORTS, default
+# 8081 and 8082) in front of four tiny upstreams, sends DEMO_RATE real requests a second to
+# each and deploys the demo's releases once that runs. 1% of that is a few canary requests
+# a second, so a 10-minute phase lasts 15 s (a rule's 1-minute window 2 s) and a window
+# counts from 5 canary requests. Without nginx (or with SIMULATE=1) the traffic is
+# simulated and a 10-minute phase lasts 10 s. Needs neither PostgreSQL nor Redis.
 TICK_EVERY ?= 1
+NGINX_FOUND := $(shell command -v nginx || command -v /usr/sbin/nginx || command -v /usr/local/sbin/nginx)
+ifeq ($(if $(SIMULATE),,$(NGINX_FOUND)),)
 DEMO_TIME_SCALE ?= 60
+DEMO_MIN_REQUESTS ?= 100
+DEMO_EVERY ?= 1
+else
+DEMO_TIME_SCALE ?= 40
+DEMO_MIN_REQUESTS ?= 5
+DEMO_EVERY ?= 0.5
+endif
+DEMO_RATE ?= 300
 run: install
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
-	DEBUG=1 CANARY_TIME_SCALE=$(DEMO_TIME_SCALE) $(BIN)/python manage.py seed_demo --rollouts
-	export DEBUG=1 CANARY_TIME_SCALE=$(DEMO_TIME_SCALE); \
+	DEBUG=1 $(BIN)/python manage.py seed_demo
+	export DEBUG=1 CANARY_TIME_SCALE=$(DEMO_TIME_SCALE) CANARY_MIN_REQUESTS=$(DEMO_MIN_REQUESTS); \
 	$(BIN)/python manage.py canary_tick --every $(TICK_EVERY) & tick=$$!; \
-	$(BIN)/python manage.py demo_traffic --every 1 --failing search & traffic=$$!; \
+	$(BIN)/python manage.py demo_traffic --every $(DEMO_EVERY) --rate $(DEMO_RATE) \
+		--failing search --rollouts \
+		$(if $(SIMULATE),--simulate) & traffic=$$!; \
 	trap 'kill $$tick $$traffic 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
 

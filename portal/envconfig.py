@@ -71,3 +71,17 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return list(default)
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_ports(name: str, default: list[int]) -> list[int]:
+    """Comma-separated TCP ports, exactly as many as the default has, all different."""
+    raw = env_list(name, [str(port) for port in default])
+    try:
+        ports = [int(item) for item in raw]
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={','.join(raw)!r}: give whole port numbers.") from None
+    if len(ports) != len(default) or len(set(ports)) != len(ports):
+        raise ImproperlyConfigured(f"{name} needs {len(default)} different ports, comma-separated.")
+    if not all(0 < port < 65536 for port in ports):
+        raise ImproperlyConfigured(f"{name}: a port is between 1 and 65535.")
+    return ports

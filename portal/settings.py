@@ -12,7 +12,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from portal.envconfig import env_bool, env_float, env_int, env_list, env_str
+from portal.envconfig import env_bool, env_float, env_int, env_list, env_ports, env_str
 from portal.logconfig import build_logging
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -312,6 +312,16 @@ HEALTH_CHECK_TIMEOUT_S = env_float("HEALTH_CHECK_TIMEOUT_S", 3.0, above=0, at_mo
 
 # Divides every duration of the domain (phases, rule windows, lead times) for demos.
 CANARY_TIME_SCALE = env_float("CANARY_TIME_SCALE", 1.0, above=0)
+
+# The demo of `make run` behind a real nginx (when one is installed): the directory of its
+# nginx (configuration, pid, logs, the portal's include files in `canary/`), the ports
+# nginx serves checkout and search on, and their upstreams' ports (checkout stable,
+# checkout canary, search stable, search canary). A relative directory is under the project.
+DEMO_DIR = str(BASE_DIR / (env_str("DEMO_DIR") or "var/demo"))
+DEMO_NGINX_PORTS = env_ports("DEMO_NGINX_PORTS", [8081, 8082])
+DEMO_UPSTREAM_PORTS = env_ports("DEMO_UPSTREAM_PORTS", [9101, 9102, 9103, 9104])
+if set(DEMO_NGINX_PORTS) & set(DEMO_UPSTREAM_PORTS):
+    raise ImproperlyConfigured("DEMO_NGINX_PORTS and DEMO_UPSTREAM_PORTS must not share a port.")
 
 API_TOKEN_TOUCH_EVERY_S = 60
 

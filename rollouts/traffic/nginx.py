@@ -2,7 +2,10 @@
 
 `<nginx-dir>/<service>.conf` holds, with names of the service's own (`canary_<service>_*`,
 so several services can share one nginx):
-- an upstream for stable and, while there is a canary, one for the canary;
+- an upstream for stable and, while there is a canary, one for the canary, each keeping
+  idle connections open (`keepalive`, HTTP/1.1): a connection per proxied request would
+  leave a socket in TIME_WAIT each, tens of thousands on a busy host, and reading the
+  socket table to confirm a reload would slow down with them;
 - the sticky id: cookie `codex-canary-id` read from `$http_cookie` by a regex `map`
   (nginx variable names stop at `-`), or a fresh `$request_id` that nginx then sets as
   that cookie (24 h) for clients that had none;
@@ -47,6 +50,7 @@ from rollouts.traffic.router import Router, RouterError, Target
 DEFAULT_RELOAD_COMMAND = "nginx -s reload"
 COOKIE = "codex-canary-id"
 COOKIE_MAX_AGE = 86_400
+KEEPALIVE = 16  # idle connections each worker keeps open to each upstream
 # How long to look for the first listener of an address nothing listened on before.
 FIRST_LISTENER_S = 1.0
 
@@ -94,7 +98,7 @@ def _server(url: str, what: str) -> tuple[str, str]:
 
 
 def _upstream(name: str, server: str) -> str:
-    return f"upstream {name} {{\n    server {server};\n}}\n"
+    return f"upstream {name} {{\n    server {server};\n    keepalive {KEEPALIVE};\n}}\n"
 
 
 class NginxRouter(Router):
@@ -146,6 +150,8 @@ class NginxRouter(Router):
             f"    listen {listen}:{address.port};\n"
             "    location / {\n"
             f"        proxy_pass {route};\n"
+            "        proxy_http_version 1.1;\n"
+            '        proxy_set_header Connection "";\n'
             "        proxy_set_header Host $host;\n"
             "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
             "        proxy_set_header X-Forwarded-Proto $scheme;\n"

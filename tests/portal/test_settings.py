@@ -33,6 +33,10 @@ PRODUCTION = {
         ({"CSRF_TRUSTED_ORIGINS": "portal.example.com"}, "must start with http"),
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
         ({"DB_CONN_MAX_AGE": "-1"}, "DB_CONN_MAX_AGE=-1 must be at least 0"),
+        ({"DEMO_NGINX_PORTS": "8081"}, "DEMO_NGINX_PORTS needs 2 different ports"),
+        ({"DEMO_NGINX_PORTS": "8081,http"}, "DEMO_NGINX_PORTS='8081,http': give whole port"),
+        ({"DEMO_UPSTREAM_PORTS": "1,2,3,70000"}, "DEMO_UPSTREAM_PORTS: a port is between"),
+        ({"DEMO_NGINX_PORTS": "9101,9102"}, "must not share a port"),
     ],
 )
 def test_bad_values_fail_loudly_at_start(env: dict[str, str | None], message: str) -> None:

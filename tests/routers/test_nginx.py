@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from governance.choices import RouterKind
@@ -141,6 +142,24 @@ def test_a_client_keeps_its_variant_with_the_cookie_nginx_set(service: Service) 
         again = get_many(port(service), with_cookie([answer.set_cookie] * 50), threads=2)
         assert {a.served_by for a in again} == {answer.served_by}
         assert {a.set_cookie for a in again} == {""}  # nginx sets it only for new clients
+
+
+def test_nginx_keeps_its_connections_to_the_upstreams_open(service: Service) -> None:
+    NginxRouter(service).apply(target(service, 50), TIMEOUT)
+    answers = get_many(port(service), fresh(600))
+    assert {answer.served_by for answer in answers} == {CANARY, STABLE}
+
+    upstream_ports = {
+        int(url.rpartition(":")[2]) for url in (service.stable_url, service.canary_url)
+    }
+    sockets = [
+        c
+        for c in psutil.net_connections("tcp4")
+        if c.status != psutil.CONN_LISTEN
+        and upstream_ports & {c.laddr[1], c.raddr[1] if c.raddr else 0}
+    ]
+    # A few kept-alive connections (both ends), not one per request left in TIME_WAIT.
+    assert len(sockets) < 100, len(sockets)
 
 
 def test_raising_the_weight_only_adds_clients_to_the_canary(service: Service) -> None:

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from governance.members import member_set_roles
 from governance.models import Release
 from governance.services import checklist_sign, release_create
+from rollouts.demo.deploy import deploy_demo_rollouts
 from rollouts.seeds import seed_demo_services
 
 DEMO_PASSWORD = "canary-demo"  # noqa: S105  (demo only; refused when DEBUG is off)
@@ -56,7 +57,7 @@ class Command(BaseCommand):
         seed_demo_services()
         self._seed_releases(User)
         if options["rollouts"]:
-            self._seed_rollouts(User)
+            deploy_demo_rollouts(say=self.stdout.write)
         self.stdout.write(
             f"Demo members: {', '.join(name for name, _ in DEMO_MEMBERS)} and admin; "
             f"password '{DEMO_PASSWORD}'."
@@ -94,40 +95,3 @@ class Command(BaseCommand):
                 changelog="New header and navigation.",
                 rollback_plan="Redeploy v3.3.2.",
             )
-
-    def _seed_rollouts(self, User: Any) -> None:
-        """Fresh demo versions each run, approved and deployed, unless one is still active."""
-        from rollouts.lifecycle import active_rollout, rollout_start
-        from rollouts.models import Rollout
-
-        signers = {
-            role: User.objects.get(username=name)
-            for name, (role,) in DEMO_MEMBERS
-            if role != "council"
-        }
-        for service, changelog in (
-            ("checkout", "Faster basket totals."),
-            ("search", "New ranking model."),
-        ):
-            if active_rollout(service) is not None:
-                continue
-            version = f"v1.{Rollout.objects.filter(service=service).count() + 1}.0"
-            release = release_create(
-                author=signers["engineer"],
-                service=service,
-                version=version,
-                tier="low",
-                changed_paths=[f"src/{service}/service.py"],
-                change_types=["feature"],
-                changelog=changelog,
-                rollback_plan=f"Redeploy the previous {service} version.",
-            )
-            for item in release.items.filter(required=True):
-                checklist_sign(
-                    release=release,
-                    key=item.key,
-                    user=signers[item.signer_roles[0]],
-                    status="passed",
-                )
-            rollout_start(release=release, actor=signers["engineer"], stable_version="v1.0.0")
-            self.stdout.write(f"Deployed demo rollout {service} {version}.")
