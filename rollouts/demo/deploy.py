@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 
 from governance.services import checklist_sign, release_create
 from rollouts.lifecycle import active_rollout, rollout_start
-from rollouts.models import Rollout
+from rollouts.models import Plan, Rollout
 
 STABLE_VERSION = "v1.0.0"
 RELEASES = (("checkout", "Faster basket totals."), ("search", "New ranking model."))
@@ -24,6 +24,28 @@ def member(role: str) -> Any:
     if user is None:
         raise LookupError(f"no member has the role {role}: run seed_demo first")
     return user
+
+
+def demo_plan() -> str:
+    """The standard plan judged on coarser floors: the demo's few hundred requests a
+    second leave too few canary requests at 1% to see a 0.2-point error rise, and the
+    statistical judge would (rightly) pause checkout for it. Production plans keep theirs."""
+    standard = Plan.objects.get(name="standard")
+    fields = {
+        f.name: getattr(standard, f.name)
+        for f in Plan._meta.concrete_fields
+        if f.name not in ("id", "name", "description")
+    }
+    fields |= {
+        "judge_error_floor_pts": 25.0,
+        "judge_p95_floor_pct": 100.0,
+        "judge_conversion_floor_pct": 50.0,
+    }
+    Plan.objects.update_or_create(
+        name="demo",
+        defaults={**fields, "description": "The standard plan, judged on the demo's traffic."},
+    )
+    return "demo"
 
 
 def deploy_demo_rollouts(
@@ -57,7 +79,9 @@ def deploy_demo_rollouts(
         if before_start is not None:
             before_start(service, version)
         started.append(
-            rollout_start(release=release, actor=engineer, stable_version=STABLE_VERSION)
+            rollout_start(
+                release=release, actor=engineer, plan=demo_plan(), stable_version=STABLE_VERSION
+            )
         )
         say(f"Deployed demo rollout {service} {version}.")
     return started
