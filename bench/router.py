@@ -66,7 +66,7 @@ from governance.services import checklist_sign, release_create, vote_cast
 from governance.tokens import token_issue
 from rollouts import engine, lifecycle
 from rollouts.choices import StepName
-from rollouts.traffic.haproxy import HAProxyRouter
+from rollouts.traffic.haproxy import DEFAULTS, HAProxyRouter
 from rollouts.traffic.router import Target
 from rollouts.traffic.truth import route
 from tests.routers.haproxy_process import HAProxy, haproxy_binary, socket_path
@@ -193,24 +193,13 @@ server {{
 }}
 """
 
-HAPROXY_STATIC = """# A hand-written canary split: a two-server weighted backend.
-global
-    log stderr format short local0 notice
-
-defaults
-    mode http
-    log global
-    option dontlognull
-    option forwardfor
-    option redispatch
-    retries 2
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-    timeout http-request 10s
-    timeout http-keep-alive 10s
-    timeout queue 30s
-"""
+# A hand-written canary split: a two-server weighted backend, on the portal's defaults
+# (the same timeouts and options), so that only the split differs.
+HAPROXY_STATIC = (
+    "# A hand-written canary split: a two-server weighted backend.\n"
+    "global\n"
+    "    log stderr format short local0 notice\n\n" + DEFAULTS
+)
 
 HAPROXY_STATIC_PAIR = """
 frontend fe_static_{name}

@@ -70,13 +70,7 @@ HEADER = "X-Canary-Version"
 STABLE, CANARY = "stable", "canary"
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
-TEMPLATE = """\
-# Managed by the canary release governance portal for service {name}.
-global
-    {stats_socket}
-    stats timeout 30s
-    log stderr format short local0 notice
-
+DEFAULTS = """\
 defaults
     mode http
     log global
@@ -90,7 +84,16 @@ defaults
     timeout http-request 10s
     timeout http-keep-alive 10s
     timeout queue 30s
+"""
 
+TEMPLATE = """\
+# Managed by the canary release governance portal for service {name}.
+global
+    {stats_socket}
+    stats timeout 30s
+    log stderr format short local0 notice
+
+{defaults}
 frontend fe_{name}
     bind {listen}
     default_backend be_{name}
@@ -177,6 +180,7 @@ class HAProxyRouter(Router):
         if not self.map_file.exists():
             _write_atomically(self.map_file, _map_text(target.header_values()))
         return TEMPLATE.format(
+            defaults=DEFAULTS,
             name=self.service.name,
             stats_socket=self._stats_socket(),
             listen=self._listen(),
